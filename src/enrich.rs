@@ -1,0 +1,208 @@
+//! Enrichment: what the ETL adds to each session (lab steps 2.2.3 to 2.2.7).
+//!
+//! A pure function: a [`Session`] and the time it was processed go in, the
+//! enriched record comes out. No clock is read here and nothing is written, so the
+//! same inputs always give the same output, and the tests can pin a timestamp.
+//!
+//! The four keys are appended after the producer's keys, in the lab's order:
+//!
+//! | key | value |
+//! |---|---|
+//! | `processing_timestamp` | the time passed in, RFC 3339 in UTC with microseconds |
+//! | `overall_product_quantity` | the sum of every item's quantity |
+//! | `overall_in_shopping_cart` | the sum of the quantities of items in the cart |
+//! | `total_different_products` | the number of items in `browse_history` |
+//!
+//! Two deliberate choices:
+//! - The original ETL stamped records with naive local time (`2024-09-22T04:30:50.634511`),
+//!   which cannot be compared across machines or time zones. We write UTC with an
+//!   explicit `Z`, keeping the microseconds: `2024-09-22T04:30:50.634511Z`.
+//! - `total_different_products` counts items, not distinct product codes: a
+//!   session that looked at `S18_1097` twice counts it twice. That is how the lab
+//!   defines it, and the numbers must match the lab's.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+
+use crate::session::Session;
+
+/// The four numbers and the timestamp that enrichment adds to a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrichment {
+    pub processing_timestamp: DateTime<Utc>,
+    pub overall_product_quantity: u64,
+    pub overall_in_shopping_cart: u64,
+    pub total_different_products: usize,
+}
+
+impl Enrichment {
+    /// Computes the enrichment of a session processed at `now`.
+    pub fn of(session: &Session, now: DateTime<Utc>) -> Enrichment {
+        let history = &session.browse_history;
+        Enrichment {
+            processing_timestamp: now,
+            // u32 quantities summed in u64 cannot overflow for any history that fits in memory.
+            overall_product_quantity: history.iter().map(|item| u64::from(item.quantity)).sum(),
+            overall_in_shopping_cart: history
+                .iter()
+                .filter(|item| item.in_shopping_cart)
+                .map(|item| u64::from(item.quantity))
+                .sum(),
+            total_different_products: history.len(),
+        }
+    }
+}
+
+/// The enriched record: the session's record with the enrichment appended.
+///
+/// A record that already carries one of the four keys (one that went through the
+/// ETL before, say) gets it replaced, and moved to the end so that the order is
+/// always the lab's.
+pub fn enrich(session: Session, now: DateTime<Utc>) -> Map<String, Value> {
+    let enrichment = Enrichment::of(&session, now);
+    let mut record = session.into_record();
+    let timestamp = enrichment
+        .processing_timestamp
+        .to_rfc3339_opts(SecondsFormat::Micros, true);
+    let appended = [
+        ("processing_timestamp", Value::from(timestamp)),
+        (
+            "overall_product_quantity",
+            Value::from(enrichment.overall_product_quantity),
+        ),
+        (
+            "overall_in_shopping_cart",
+            Value::from(enrichment.overall_in_shopping_cart),
+        ),
+        (
+            "total_different_products",
+            Value::from(enrichment.total_different_products),
+        ),
+    ];
+    for (key, value) in appended {
+        record.shift_remove(key);
+        record.insert(key.to_owned(), value);
+    }
+    record
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 9, 22, 4, 30, 50).unwrap() + chrono::Duration::microseconds(634_511)
+    }
+
+    fn enriched(value: Value) -> Value {
+        Value::Object(enrich(Session::from_value(value).unwrap(), at()))
+    }
+
+    fn session_with(history: Value) -> Value {
+        json!({"session_id": "s", "customer_number": 103, "city": "Oslo", "country": "Norway",
+               "credit_limit": 5, "browse_history": history})
+    }
+
+    #[test]
+    fn appends_the_four_keys_in_order_after_the_original_keys() {
+        let text = r#"{"session_id":"a1","customer_number":100,"city":"Washington","country":"USA","credit_limit":1000,"browse_history":[{"product_code":"Product1","quantity":2,"in_shopping_cart":true},{"product_code":"Product2","quantity":1,"in_shopping_cart":false}]}"#;
+        let session = Session::from_slice(text.as_bytes()).unwrap();
+        let out = serde_json::to_string(&enrich(session, at())).unwrap();
+        let expected = format!(
+            "{},{}}}",
+            &text[..text.len() - 1],
+            r#""processing_timestamp":"2024-09-22T04:30:50.634511Z","overall_product_quantity":3,"overall_in_shopping_cart":2,"total_different_products":2"#
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn string_and_integer_quantities_sum_alike() {
+        let strings = enriched(session_with(json!([
+            {"product_code": "S10_1678", "quantity": "4", "in_shopping_cart": true},
+            {"product_code": "S12_1099", "quantity": "10", "in_shopping_cart": false},
+        ])));
+        let ints = enriched(session_with(json!([
+            {"product_code": "S10_1678", "quantity": 4, "in_shopping_cart": true},
+            {"product_code": "S12_1099", "quantity": 10, "in_shopping_cart": false},
+        ])));
+        for out in [&strings, &ints] {
+            assert_eq!(out["overall_product_quantity"], 14);
+            assert_eq!(out["overall_in_shopping_cart"], 4);
+            assert_eq!(out["total_different_products"], 2);
+        }
+        // The quantities themselves are left as the producer sent them.
+        assert_eq!(strings["browse_history"][0]["quantity"], "4");
+        assert_eq!(ints["browse_history"][0]["quantity"], 4);
+    }
+
+    #[test]
+    fn empty_history_gives_zeros() {
+        let out = enriched(session_with(json!([])));
+        assert_eq!(out["overall_product_quantity"], 0);
+        assert_eq!(out["overall_in_shopping_cart"], 0);
+        assert_eq!(out["total_different_products"], 0);
+    }
+
+    #[test]
+    fn duplicated_product_codes_count_twice() {
+        let out = enriched(session_with(json!([
+            {"product_code": "S24_2766", "quantity": "10", "in_shopping_cart": false},
+            {"product_code": "S24_2766", "quantity": "8", "in_shopping_cart": true},
+        ])));
+        assert_eq!(out["total_different_products"], 2);
+        assert_eq!(out["overall_product_quantity"], 18);
+        assert_eq!(out["overall_in_shopping_cart"], 8);
+    }
+
+    #[test]
+    fn sums_do_not_overflow() {
+        let max = u32::MAX.to_string();
+        let out = enriched(session_with(json!([
+            {"product_code": "a", "quantity": max, "in_shopping_cart": true},
+            {"product_code": "b", "quantity": max, "in_shopping_cart": true},
+        ])));
+        assert_eq!(out["overall_product_quantity"], 2 * u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn unknown_fields_pass_through_and_old_enrichment_is_replaced() {
+        let mut input = session_with(
+            json!([{"product_code": "p", "quantity": 1, "in_shopping_cart": true, "seen": "x"}]),
+        );
+        input["total_different_products"] = json!(99);
+        input["referrer"] = json!({"utm": ["a", "b"]});
+        let out = enriched(input);
+        let keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "session_id",
+                "customer_number",
+                "city",
+                "country",
+                "credit_limit",
+                "browse_history",
+                "referrer",
+                "processing_timestamp",
+                "overall_product_quantity",
+                "overall_in_shopping_cart",
+                "total_different_products",
+            ]
+        );
+        assert_eq!(out["total_different_products"], 1);
+        assert_eq!(out["referrer"], json!({"utm": ["a", "b"]}));
+        assert_eq!(out["browse_history"][0]["seen"], "x");
+    }
+
+    #[test]
+    fn timestamp_keeps_microseconds_even_when_zero() {
+        let session = Session::from_value(session_with(json!([]))).unwrap();
+        let whole_second = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let out = enrich(session, whole_second);
+        assert_eq!(out["processing_timestamp"], "2026-01-02T03:04:05.000000Z");
+    }
+}

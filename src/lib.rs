@@ -1,0 +1,19 @@
+//! kinesis-lab: the "Streaming Ingestion" lab on Amazon Kinesis, rebuilt in Rust.
+//!
+//! A map of the crate, in the order the lab meets each piece:
+//!
+//! - [`session`]: the lab's record, a user session, parsed and validated.
+//! - [`generator`]: the lab's hidden source producer: seeded sessions and Poisson arrival gaps.
+//! - [`enrich`]: what the ETL adds to a session (lab steps 2.2.3 to 2.2.7), a pure function.
+//! - [`routing`]: USA or International (lab step 2.2.8), and the destinations object.
+//! - [`stream_name`]: Kinesis stream names, checked before any request.
+//! - [`cli`]: the `kinesis-lab` commands, one file each.
+//! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
+
+pub mod cli;
+pub mod enrich;
+pub mod fixtures;
+pub mod generator;
+pub mod routing;
+pub mod session;
+pub mod stream_name;

@@ -1,0 +1,36 @@
+//! The `kinesis-lab` binary: parse the command line, run the command, turn its
+//! outcome into an exit status. Everything else lives in the library.
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+use kinesis_lab::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    match cli::run(Cli::parse()) {
+        Ok(code) => code,
+        // `kinesis-lab generate | head` closes the pipe early on purpose: that is
+        // the reader saying it has enough, not an error to report.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kinesis-lab: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        // serde_json wraps the I/O errors of its writer in its own error type.
+        let kind = match (
+            cause.downcast_ref::<io::Error>(),
+            cause.downcast_ref::<serde_json::Error>(),
+        ) {
+            (Some(io), _) => Some(io.kind()),
+            (None, Some(json)) => json.io_error_kind(),
+            (None, None) => None,
+        };
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,116 @@
+//! `cargo xtask bench`: measure the figures the issues ask for.
+//!
+//! Benchmarks, not timed tests: the machines this runs on are shared and noisy,
+//! so a figure is the best of a few runs of a release build, printed for a person
+//! to read, and never a pass/fail threshold.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+/// Measure throughput and memory of the lab's programs (release build).
+///
+/// enrich: `kinesis-lab enrich` over generated sessions, lines per second and
+/// peak memory, at two input sizes to show that memory stays flat.
+#[derive(Debug, clap::Args)]
+pub struct Bench {
+    /// How many lines the large enrich input has.
+    #[arg(long, default_value_t = 1_000_000)]
+    lines: u64,
+
+    /// Runs per measurement; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: u32,
+}
+
+impl Bench {
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        cmd!(sh, "cargo build --release --quiet --bin kinesis-lab").run()?;
+        let bin = sh.current_dir().join("target/release/kinesis-lab");
+        let dir = sh.current_dir().join("target/bench");
+        sh.create_dir(&dir)?;
+
+        println!(
+            "enrich: kinesis-lab enrich < sessions > /dev/null, best of {}",
+            self.runs
+        );
+        for lines in [self.lines / 10, self.lines] {
+            let input = dir.join(format!("sessions-{lines}.jsonl"));
+            // The generator is seeded, so an existing file is the same input.
+            if !input.exists() {
+                let count = lines.to_string();
+                let sessions = cmd!(sh, "{bin} generate --count {count} --seed 1")
+                    .output()?
+                    .stdout;
+                sh.write_file(&input, sessions)?;
+            }
+            let mut best: Option<Run> = None;
+            for _ in 0..self.runs {
+                let run = measure(Command::new(&bin).arg("enrich").arg(&input))?;
+                best = Some(match best {
+                    Some(b) if b.wall <= run.wall => Run {
+                        peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
+                        ..b
+                    },
+                    _ => run,
+                });
+            }
+            let best = best.expect("at least one run");
+            println!(
+                "  {lines:>9} lines: {:>7.2} s, {:>9.0} lines/s, peak RSS {}",
+                best.wall.as_secs_f64(),
+                lines as f64 / best.wall.as_secs_f64(),
+                best.peak_rss_kib
+                    .map_or("n/a".to_owned(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: Duration,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Runs a command with its output thrown away, timing it and sampling its peak
+/// resident memory (`VmHWM`, Linux only) until it exits.
+fn measure(command: &mut Command) -> anyhow::Result<Run> {
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(File::create("/dev/null")?)
+        .spawn()
+        .context("cannot start the benchmark")?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = None;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(Path::new(&status_file)) {
+            peak = Some(kib);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    // enrich exits 2 when it rejected lines; generated input has none to reject.
+    if !status.success() {
+        bail!("the benchmarked command failed: {status}");
+    }
+    Ok(Run {
+        wall,
+        peak_rss_kib: peak,
+    })
+}
+
+fn peak_rss_kib(status_file: &Path) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask`: the project's own tasks, written in Rust so they run wherever
+//! cargo does. One file per task; each is a clap struct with a `run` method.
+//!
+//! Run `cargo xtask` with no arguments for the list.
+
+mod bench;
+mod fixtures;
+mod snapshots;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use xshell::Shell;
+
+/// Tasks for working on kinesis-lab.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
+enum Task {
+    Fixtures(fixtures::Fixtures),
+    Snapshots(snapshots::Snapshots),
+    Bench(bench::Bench),
+}
+
+fn main() -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match Task::parse() {
+        Task::Fixtures(task) => task.run(&sh),
+        Task::Snapshots(task) => task.run(&sh),
+        Task::Bench(task) => task.run(&sh),
+    }
+}
+
+/// The workspace root, whatever directory `cargo xtask` was started from.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ sits in the workspace root")
+        .to_path_buf()
+}
