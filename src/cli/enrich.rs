@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,9 +14,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::enrich::enrich;
-use crate::session::Session;
+use crate::session::{Session, SessionError};
 
-/// Enrich sessions given as JSON lines, as the lab's ETL does (steps 2.2.3 to 2.2.7).
+/// Enrich sessions given as JSON lines, as the lab's ETL does (steps 2.2.3 to 2.2.7)
 ///
 /// Reads one session per line (a JSON object, as the producer puts it on the
 /// stream) and writes it out enriched, with four keys appended:
@@ -107,44 +108,138 @@ impl std::fmt::Display for Summary {
 /// Enriches every line of `input` into `output`, stamping each with `clock()`.
 ///
 /// A line that is not a valid session goes to `reject` with its 1-based number,
-/// its bytes (without the line end) and the reason. Lines are read one at a time
-/// into one buffer, so memory stays flat however long the input is.
+/// its bytes (without the line end) and the reason, in input order.
+///
+/// Lines are read in batches of a few thousand and each batch is shared out
+/// between the machine's cores: parsing the JSON is nearly all the work, and each
+/// line is independent of the others. Every worker takes a contiguous run of the
+/// batch and the runs are written back in order, so the output keeps the input's
+/// order. Memory holds one batch at a time, so it stays flat however long the
+/// input is.
 pub fn enrich_lines(
     mut input: impl BufRead,
     mut output: impl Write,
     mut reject: impl FnMut(u64, &[u8], &dyn std::fmt::Display) -> io::Result<()>,
-    mut clock: impl FnMut() -> DateTime<Utc>,
+    clock: impl Fn() -> DateTime<Utc> + Sync,
 ) -> io::Result<Summary> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut summary = Summary::default();
-    let mut buffer = Vec::with_capacity(4096);
-    let mut number = 0;
+    let mut batch = Batch::default();
+    let mut lines_before = 0;
     loop {
-        buffer.clear();
-        // Bytes, not `read_line`: a line that is not UTF-8 is a bad record to
-        // report, not an I/O error that ends the run.
-        if input.read_until(b'\n', &mut buffer)? == 0 {
+        let finished = batch.fill(&mut input)?;
+        for run in batch.enrich(workers, &clock) {
+            output.write_all(&run.output)?;
+            for (index, reason) in &run.rejects {
+                reject(lines_before + *index as u64 + 1, batch.line(*index), reason)?;
+            }
+            summary.enriched += run.enriched;
+            summary.rejected += run.rejects.len() as u64;
+            summary.blank += run.blank;
+        }
+        lines_before += batch.lines.len() as u64;
+        if finished {
             break;
-        }
-        number += 1;
-        let line = trim_line_end(&buffer);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            summary.blank += 1;
-            continue;
-        }
-        match Session::from_slice(line) {
-            Ok(session) => {
-                serde_json::to_writer(&mut output, &enrich(session, clock()))?;
-                output.write_all(b"\n")?;
-                summary.enriched += 1;
-            }
-            Err(reason) => {
-                reject(number, line, &reason)?;
-                summary.rejected += 1;
-            }
         }
     }
     output.flush()?;
     Ok(summary)
+}
+
+/// Enough lines to keep every core busy for a few milliseconds, few enough that
+/// a batch of typical sessions stays around a megabyte.
+const BATCH_LINES: usize = 4096;
+
+/// A batch of input lines: their bytes, one after the other, and where each
+/// line starts and ends (line ends excluded).
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    lines: Vec<Range<usize>>,
+}
+
+/// What a worker made of its run of lines.
+struct Run {
+    output: Vec<u8>,
+    /// Rejected lines: their index in the batch and why.
+    rejects: Vec<(usize, SessionError)>,
+    enriched: u64,
+    blank: u64,
+}
+
+impl Batch {
+    /// Reads up to [`BATCH_LINES`] lines; true when the input is exhausted.
+    fn fill(&mut self, input: &mut impl BufRead) -> io::Result<bool> {
+        self.bytes.clear();
+        self.lines.clear();
+        while self.lines.len() < BATCH_LINES {
+            let start = self.bytes.len();
+            // Bytes, not `read_line`: a line that is not UTF-8 is a bad record to
+            // report, not an I/O error that ends the run.
+            if input.read_until(b'\n', &mut self.bytes)? == 0 {
+                return Ok(true);
+            }
+            let end = start + trim_line_end(&self.bytes[start..]).len();
+            self.lines.push(start..end);
+        }
+        Ok(false)
+    }
+
+    fn line(&self, index: usize) -> &[u8] {
+        &self.bytes[self.lines[index].clone()]
+    }
+
+    /// Enriches the batch on up to `workers` threads, one contiguous run each.
+    fn enrich(&self, workers: usize, clock: &(impl Fn() -> DateTime<Utc> + Sync)) -> Vec<Run> {
+        if self.lines.is_empty() {
+            return Vec::new();
+        }
+        let per_worker = self.lines.len().div_ceil(workers);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..self.lines.len())
+                .step_by(per_worker)
+                .map(|first| {
+                    let last = (first + per_worker).min(self.lines.len());
+                    scope.spawn(move || self.enrich_run(first..last, clock))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    fn enrich_run(&self, indices: Range<usize>, clock: &impl Fn() -> DateTime<Utc>) -> Run {
+        let mut run = Run {
+            // Enrichment adds about 130 bytes to a line of 350.
+            output: Vec::with_capacity(self.bytes.len() / self.lines.len() * indices.len() * 3 / 2),
+            rejects: Vec::new(),
+            enriched: 0,
+            blank: 0,
+        };
+        for index in indices {
+            let line = self.line(index);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                run.blank += 1;
+                continue;
+            }
+            match Session::from_slice(line) {
+                Ok(session) => {
+                    serde_json::to_writer(&mut run.output, &enrich(session, clock()))
+                        .expect("serializing a JSON map into memory cannot fail");
+                    run.output.push(b'\n');
+                    run.enriched += 1;
+                }
+                Err(reason) => run.rejects.push((index, reason)),
+            }
+        }
+        run
+    }
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
@@ -243,6 +338,39 @@ mod tests {
                 "not UTF-8 (the first invalid byte is at offset 16)".to_string()
             )]
         );
+    }
+
+    #[test]
+    fn order_and_line_numbers_hold_across_batches_and_workers() {
+        let total = BATCH_LINES * 2 + 123;
+        let input: String = (1..=total)
+            .map(|n| {
+                if n % 1000 == 0 {
+                    format!("bad {n}\n")
+                } else {
+                    format!("{}\n", GOOD.replace("\"a1\"", &format!("\"s{n}\"")))
+                }
+            })
+            .collect();
+        let (summary, output, reports) = run_on(&input);
+        let bad: Vec<usize> = (1..=total).filter(|n| n % 1000 == 0).collect();
+        assert_eq!(summary.rejected as usize, bad.len());
+        assert_eq!(summary.enriched as usize, total - bad.len());
+        let expected: Vec<String> = bad.iter().map(|n| format!("{n}|bad {n}|")).collect();
+        let got: Vec<&str> = reports
+            .iter()
+            .map(|r| &r[..r.find("|not JSON").unwrap() + 1])
+            .collect();
+        assert_eq!(got, expected);
+        let ids: Vec<String> = output
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["session_id"].to_string())
+            .collect();
+        let want: Vec<String> = (1..=total)
+            .filter(|n| n % 1000 != 0)
+            .map(|n| format!("\"s{n}\""))
+            .collect();
+        assert_eq!(ids, want);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::generator::SessionGenerator;
 
-/// Make user sessions like the ones the lab's hidden producer sent.
+/// Make user sessions like the ones the lab's hidden producer sent
 ///
 /// In part 2 of the lab, a producer you never see feeds
 /// `de-c2w2lab1-kinesis-data-stream` with user sessions of a web shop. This

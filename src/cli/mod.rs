@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// The programs of the "Streaming Ingestion" lab on Amazon Kinesis.
+/// The programs of the "Streaming Ingestion" lab on Amazon Kinesis
 ///
 /// The lab sends user sessions of a web shop through Kinesis Data Streams: a
 /// producer puts them on a stream, an ETL enriches each one and routes it to a USA

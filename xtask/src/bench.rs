@@ -50,7 +50,7 @@ impl Bench {
             }
             let mut best: Option<Run> = None;
             for _ in 0..self.runs {
-                let run = measure(Command::new(&bin).arg("enrich").arg(&input))?;
+                let run = measure(Command::new(&bin).arg("enrich").stdin(File::open(&input)?))?;
                 best = Some(match best {
                     Some(b) if b.wall <= run.wall => Run {
                         peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
