@@ -45,11 +45,16 @@ impl Snapshots {
             println!("every snapshot matches");
             return Ok(());
         }
-        for path in &pending {
-            println!("changed: {}", path.display());
+        for new in &pending {
+            // insta's own diff went to the captured output of a passing test, so
+            // show the difference here.
+            let old = new.with_extension("");
+            cmd!(sh, "git --no-pager diff --no-index {old} {new}")
+                .ignore_status()
+                .run()?;
         }
         bail!(
-            "{} snapshot(s) changed; the differences are printed above.\n\
+            "{} snapshot(s) changed; the differences are above.\n\
              Accept them with `cargo xtask snapshots --accept`, or review them one by one \
              with `cargo install cargo-insta` and then `cargo xtask snapshots`.",
             pending.len()
