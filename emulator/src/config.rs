@@ -1,0 +1,120 @@
+//! How an emulator is set up: where it listens, where it keeps its state, who it
+//! pretends to be, and how fast its simulated AWS is.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// LocalStack's port, so that `aws --endpoint-url http://localhost:4566`, boto3
+/// scripts and `awslocal` habits carry over unchanged.
+pub const DEFAULT_PORT: u16 = 4566;
+
+/// The credentials every client uses against the emulator, as with LocalStack.
+pub const ACCESS_KEY_ID: &str = "test";
+pub const SECRET_ACCESS_KEY: &str = "test";
+
+/// AWS's default quota of open shards per account in us-east-1. ferrokinesis
+/// defaults to 10, and the lab alone needs 8 (source 4, USA 2, international 2).
+pub const DEFAULT_SHARD_LIMIT: u32 = 500;
+
+/// Everything an [`Emulator`](crate::Emulator) needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Loopback by default: the emulator checks no permissions, so it should not
+    /// be reachable from other machines unless someone asks for it.
+    pub host: IpAddr,
+    /// 0 picks a free port; the chosen one is in [`Emulator::endpoint_url`](crate::Emulator::endpoint_url).
+    pub port: u16,
+    /// Where S3 objects (and Kinesis state) live. `None`: a temporary directory,
+    /// removed at shutdown.
+    pub data_dir: Option<PathBuf>,
+    pub account_id: String,
+    pub region: String,
+    pub kinesis: KinesisOptions,
+    pub firehose: FirehoseOptions,
+}
+
+/// The simulated Kinesis (ferrokinesis) and its AWS-like delays and limits.
+#[derive(Debug, Clone)]
+pub struct KinesisOptions {
+    /// How long a new stream stays CREATING (and a deleted one DELETING, an
+    /// updated one UPDATING).
+    pub status_delay: Duration,
+    pub shard_limit: u32,
+    /// How long a shard iterator lives; AWS's is 5 minutes.
+    pub iterator_ttl: Duration,
+    /// Throttle writes per shard as AWS does (1 MB/s, 1000 records/s), answering
+    /// `ProvisionedThroughputExceededException`.
+    pub enforce_limits: bool,
+}
+
+/// The timing of the Firehose we simulate.
+#[derive(Debug, Clone)]
+pub struct FirehoseOptions {
+    /// How long a new delivery stream stays CREATING before it is ACTIVE.
+    pub activation_delay: Duration,
+    /// How often a delivery stream reads each shard of its source; AWS reads
+    /// about once a second.
+    pub poll_interval: Duration,
+    /// The first wait before retrying a refused S3 write; it doubles up to
+    /// [`FirehoseOptions::max_retry_delay`].
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            data_dir: None,
+            account_id: "000000000000".to_owned(),
+            region: "us-east-1".to_owned(),
+            kinesis: KinesisOptions::default(),
+            firehose: FirehoseOptions::default(),
+        }
+    }
+}
+
+impl Default for KinesisOptions {
+    fn default() -> KinesisOptions {
+        KinesisOptions {
+            status_delay: Duration::from_millis(500),
+            shard_limit: DEFAULT_SHARD_LIMIT,
+            iterator_ttl: Duration::from_secs(300),
+            enforce_limits: false,
+        }
+    }
+}
+
+impl Default for FirehoseOptions {
+    fn default() -> FirehoseOptions {
+        FirehoseOptions {
+            activation_delay: Duration::from_secs(2),
+            poll_interval: Duration::from_secs(1),
+            retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// A configuration for tests: a free port, a temporary directory, no
+    /// artificial delays, and Firehose polling ten times a second.
+    pub fn for_tests() -> Config {
+        Config {
+            port: 0,
+            kinesis: KinesisOptions {
+                status_delay: Duration::ZERO,
+                ..KinesisOptions::default()
+            },
+            firehose: FirehoseOptions {
+                activation_delay: Duration::ZERO,
+                poll_interval: Duration::from_millis(100),
+                retry_delay: Duration::from_millis(50),
+                max_retry_delay: Duration::from_millis(500),
+            },
+            ..Config::default()
+        }
+    }
+}

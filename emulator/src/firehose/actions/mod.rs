@@ -1,0 +1,58 @@
+//! One file per Firehose action, each the same shape:
+//! `execute(&Firehose, input) -> Result<output, FirehoseError>`.
+//!
+//! [`dispatch`] matches every operation with no catch-all arm, so adding one is
+//! a compile error until it is handled here.
+
+mod create_delivery_stream;
+mod delete_delivery_stream;
+mod describe_delivery_stream;
+mod list_delivery_streams;
+mod put_record;
+mod put_record_batch;
+
+use serde_json::Value;
+
+use super::Firehose;
+use super::error::FirehoseError;
+
+/// The operations this Firehose serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    CreateDeliveryStream,
+    DeleteDeliveryStream,
+    DescribeDeliveryStream,
+    ListDeliveryStreams,
+    PutRecord,
+    PutRecordBatch,
+}
+
+impl Operation {
+    /// The operation named after `Firehose_20150804.` in `X-Amz-Target`.
+    pub fn parse(name: &str) -> Option<Operation> {
+        Some(match name {
+            "CreateDeliveryStream" => Operation::CreateDeliveryStream,
+            "DeleteDeliveryStream" => Operation::DeleteDeliveryStream,
+            "DescribeDeliveryStream" => Operation::DescribeDeliveryStream,
+            "ListDeliveryStreams" => Operation::ListDeliveryStreams,
+            "PutRecord" => Operation::PutRecord,
+            "PutRecordBatch" => Operation::PutRecordBatch,
+            _ => return None,
+        })
+    }
+}
+
+pub async fn dispatch(
+    firehose: &Firehose,
+    operation: Operation,
+    input: Value,
+) -> Result<Value, FirehoseError> {
+    match operation {
+        Operation::CreateDeliveryStream => create_delivery_stream::execute(firehose, input).await,
+        Operation::DeleteDeliveryStream => delete_delivery_stream::execute(firehose, input).await,
+        Operation::DescribeDeliveryStream => describe_delivery_stream::execute(firehose, input).await,
+        Operation::ListDeliveryStreams => list_delivery_streams::execute(firehose, input).await,
+        Operation::PutRecord => put_record::execute(firehose, input).await,
+        Operation::PutRecordBatch => put_record_batch::execute(firehose, input).await,
+    }
+}

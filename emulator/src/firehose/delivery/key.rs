@@ -1,0 +1,308 @@
+//! Where Firehose puts an object: the key, built as AWS builds it.
+//!
+//! `<evaluated Prefix><name>-<version>-YYYY-MM-DD-HH-MM-SS-<random>[.gz]`
+//!
+//! A `Prefix` may hold expressions: `!{timestamp:yyyy/MM/dd}` (a Java-style date
+//! pattern, in UTC) and `!{firehose:random-string}`. A prefix with no timestamp
+//! expression gets `YYYY/MM/DD/HH/` appended, so `firehose/` becomes
+//! `firehose/2024/09/22/04/`. Every time in the key is the arrival time of the
+//! oldest record in the object.
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+
+/// A prefix, parsed and checked once when the delivery stream is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    /// A chrono format string translated from the Java pattern.
+    Timestamp(String),
+    RandomString,
+    ErrorOutputType,
+}
+
+/// Which prefix is being parsed: some expressions belong to only one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixKind {
+    Prefix,
+    ErrorOutputPrefix,
+}
+
+/// AWS's `!{firehose:random-string}` is 11 characters.
+const RANDOM_STRING_LEN: usize = 11;
+
+impl Prefix {
+    pub fn parse(text: &str, kind: PrefixKind) -> Result<Prefix, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("!{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_owned()));
+            }
+            let Some(length) = rest[start..].find('}') else {
+                return Err(format!(
+                    "the expression at \"{}\" has no closing '}}'",
+                    &rest[start..]
+                ));
+            };
+            let expression = &rest[start + 2..start + length];
+            parts.push(parse_expression(expression, kind)?);
+            rest = &rest[start + length + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_owned()));
+        }
+        Ok(Prefix { parts })
+    }
+
+    /// True when the prefix uses at least one expression.
+    pub fn has_expressions(&self) -> bool {
+        self.parts.iter().any(|part| !matches!(part, Part::Literal(_)))
+    }
+
+    pub fn has_error_output_type(&self) -> bool {
+        self.parts.contains(&Part::ErrorOutputType)
+    }
+
+    /// Without a timestamp expression, AWS appends the hour folders itself.
+    fn adds_time_folders(&self) -> bool {
+        !self.parts.iter().any(|part| matches!(part, Part::Timestamp(_)))
+    }
+
+    /// The prefix for an object whose oldest record arrived at `oldest`.
+    pub fn evaluate(
+        &self,
+        oldest: DateTime<Utc>,
+        error_output_type: Option<&str>,
+        rng: &mut impl RngExt,
+    ) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Timestamp(format) => out.push_str(&oldest.format(format).to_string()),
+                Part::RandomString => out.extend((0..RANDOM_STRING_LEN).map(|_| random_char(rng))),
+                Part::ErrorOutputType => out.push_str(error_output_type.unwrap_or("processing-failed")),
+            }
+        }
+        if self.adds_time_folders() {
+            out.push_str(&oldest.format("%Y/%m/%d/%H/").to_string());
+        }
+        out
+    }
+}
+
+/// The full key of an object.
+pub fn object_key(
+    prefix: &Prefix,
+    name: &str,
+    version: u64,
+    oldest: DateTime<Utc>,
+    extension: &str,
+    rng: &mut impl RngExt,
+) -> String {
+    let uuid = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
+    format!(
+        "{}{name}-{version}-{}-{uuid}{extension}",
+        prefix.evaluate(oldest, None, rng),
+        oldest.format("%Y-%m-%d-%H-%M-%S"),
+    )
+}
+
+fn random_char(rng: &mut impl RngExt) -> char {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    ALPHABET[rng.random_range(0..ALPHABET.len())] as char
+}
+
+fn parse_expression(expression: &str, kind: PrefixKind) -> Result<Part, String> {
+    let Some((namespace, value)) = expression.split_once(':') else {
+        return Err(format!(
+            "the expression \"!{{{expression}}}\" is not of the form !{{namespace:value}}"
+        ));
+    };
+    match (namespace, value) {
+        ("timestamp", pattern) => java_pattern_to_chrono(pattern).map(Part::Timestamp),
+        ("firehose", "random-string") => Ok(Part::RandomString),
+        ("firehose", "error-output-type") if kind == PrefixKind::ErrorOutputPrefix => {
+            Ok(Part::ErrorOutputType)
+        }
+        ("firehose", "error-output-type") => Err(
+            "the expression \"!{firehose:error-output-type}\" is only allowed in ErrorOutputPrefix"
+                .to_owned(),
+        ),
+        ("firehose", other) => Err(format!(
+            "unknown firehose expression \"{other}\"; expected random-string or error-output-type"
+        )),
+        ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) => Err(format!(
+            "\"!{{{expression}}}\" needs dynamic partitioning, which this emulator does not support"
+        )),
+        (other, _) => Err(format!(
+            "unknown expression namespace \"{other}\"; expected timestamp or firehose"
+        )),
+    }
+}
+
+/// Translates the Java `DateTimeFormatter` pattern letters Firehose prefixes use
+/// into a chrono format string. Letters outside the common set are refused
+/// rather than guessed.
+fn java_pattern_to_chrono(pattern: &str) -> Result<String, String> {
+    if pattern.is_empty() {
+        return Err("the timestamp expression has an empty pattern".to_owned());
+    }
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&q| q == '\'')
+                .ok_or("an unclosed quote in the timestamp pattern")?;
+            out.extend(
+                chars[i + 1..i + 1 + end]
+                    .iter()
+                    .map(|&q| if q == '%' { "%%".to_owned() } else { q.to_string() })
+                    .collect::<Vec<_>>(),
+            );
+            i += end + 2;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            if c == '%' {
+                out.push_str("%%");
+            } else {
+                out.push(c);
+            }
+            i += 1;
+            continue;
+        }
+        let run = chars[i..].iter().take_while(|&&d| d == c).count();
+        let translated = match (c, run) {
+            ('y' | 'u', 4) => "%Y",
+            ('y' | 'u', 2) => "%y",
+            ('M', 2) => "%m",
+            ('d', 2) => "%d",
+            ('H', 2) => "%H",
+            ('m', 2) => "%M",
+            ('s', 2) => "%S",
+            ('S', 3) => "%3f",
+            ('D', 3) => "%j",
+            _ => {
+                let letters: String = std::iter::repeat_n(c, run).collect();
+                return Err(format!(
+                    "the timestamp pattern letters \"{letters}\" are not supported; use yyyy, yy, MM, dd, HH, mm, ss, SSS or DDD"
+                ));
+            }
+        };
+        out.push_str(translated);
+        i += run;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2024-09-22T04:37:13.634Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn a_plain_prefix_gets_the_hour_folders() {
+        let prefix = Prefix::parse("firehose/", PrefixKind::Prefix).unwrap();
+        assert!(!prefix.has_expressions());
+        let key = object_key(
+            &prefix,
+            "de-c2w2lab1-firehose-usa",
+            1,
+            at(),
+            "",
+            &mut StdRng::seed_from_u64(1),
+        );
+        let (head, uuid) = key.split_at(key.len() - 36);
+        assert_eq!(
+            head,
+            "firehose/2024/09/22/04/de-c2w2lab1-firehose-usa-1-2024-09-22-04-37-13-"
+        );
+        assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{uuid}");
+    }
+
+    #[test]
+    fn an_empty_prefix_still_gets_the_hour_folders_and_gzip_gets_gz() {
+        let prefix = Prefix::parse("", PrefixKind::Prefix).unwrap();
+        let key = object_key(&prefix, "s", 3, at(), ".gz", &mut StdRng::seed_from_u64(1));
+        assert!(key.starts_with("2024/09/22/04/s-3-2024-09-22-04-37-13-"), "{key}");
+        assert!(key.ends_with(".gz"));
+    }
+
+    #[test]
+    fn expressions_replace_the_default_folders() {
+        let prefix = Prefix::parse(
+            "data/!{timestamp:yyyy}/!{timestamp:MM-dd'T'HH}/!{firehose:random-string}/",
+            PrefixKind::Prefix,
+        )
+        .unwrap();
+        assert!(prefix.has_expressions());
+        let evaluated = prefix.evaluate(at(), None, &mut StdRng::seed_from_u64(1));
+        let (head, random) = evaluated.strip_suffix('/').unwrap().rsplit_once('/').unwrap();
+        assert_eq!(head, "data/2024/09-22T04");
+        assert_eq!(random.len(), 11);
+        assert!(
+            random
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
+
+    #[test]
+    fn a_random_string_alone_still_gets_the_hour_folders() {
+        let prefix = Prefix::parse("p/!{firehose:random-string}/", PrefixKind::Prefix).unwrap();
+        let evaluated = prefix.evaluate(at(), None, &mut StdRng::seed_from_u64(1));
+        assert_eq!(evaluated.len(), "p/".len() + 11 + "/2024/09/22/04/".len());
+        assert!(evaluated.ends_with("/2024/09/22/04/"), "{evaluated}");
+    }
+
+    #[test]
+    fn error_output_type_belongs_to_the_error_prefix() {
+        let prefix = Prefix::parse(
+            "errors/!{firehose:error-output-type}/",
+            PrefixKind::ErrorOutputPrefix,
+        )
+        .unwrap();
+        assert_eq!(
+            prefix.evaluate(at(), Some("processing-failed"), &mut StdRng::seed_from_u64(1)),
+            "errors/processing-failed/2024/09/22/04/"
+        );
+        let err = Prefix::parse("x/!{firehose:error-output-type}/", PrefixKind::Prefix).unwrap_err();
+        assert!(err.contains("only allowed in ErrorOutputPrefix"), "{err}");
+    }
+
+    #[test]
+    fn bad_expressions_are_refused_with_a_reason() {
+        let cases = [
+            ("a/!{timestamp:yyyy", "no closing"),
+            ("!{timestamp}", "not of the form"),
+            ("!{timestamp:}", "empty pattern"),
+            ("!{timestamp:EEE}", "\"EEE\" are not supported"),
+            ("!{firehose:uuid}", "unknown firehose expression"),
+            ("!{partitionKeyFromQuery:id}", "dynamic partitioning"),
+            ("!{env:HOME}", "unknown expression namespace"),
+        ];
+        for (text, reason) in cases {
+            let err = Prefix::parse(text, PrefixKind::Prefix).unwrap_err();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Delivery: what a delivery stream does all day, in a task of its own.
+//!
+//! 1. Take records in: read the Kinesis source about once a second
+//!    ([`source`]), or receive what `PutRecord`/`PutRecordBatch` were given.
+//! 2. Buffer them until the buffering hints say "deliver" ([`buffer`]).
+//! 3. Seal the buffer into an object with its final key ([`key`]), gzipped if
+//!    asked, and queue it.
+//! 4. Write the queued objects to S3, in order. When S3 refuses (say the bucket
+//!    does not exist yet), the object stays queued and is retried with growing
+//!    delays: nothing is dropped, and it lands once the bucket exists.
+//!
+//! At shutdown the task reads its source one last time, seals what it holds and
+//! writes it, so stopping the emulator loses nothing that S3 would accept.
+
+pub mod buffer;
+pub mod key;
+pub mod source;
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
+use flate2::Compression as GzLevel;
+use flate2::write::GzEncoder;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use self::buffer::{Batch, Buffer};
+use self::source::{KinesisSource, SourceError};
+use super::destination::{Compression, S3Destination};
+use crate::config::FirehoseOptions;
+
+/// One record, as Firehose received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub data: Vec<u8>,
+    /// When the record reached its source; names the object it ends up in.
+    pub arrival: DateTime<Utc>,
+}
+
+/// Where a delivery stream's records come from.
+pub enum Source {
+    Kinesis(KinesisSource),
+    /// Records given to `PutRecord` and `PutRecordBatch`.
+    DirectPut(mpsc::UnboundedReceiver<Vec<Record>>),
+}
+
+/// How long shutdown keeps retrying S3 for the last objects.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// When queued objects hold this much, the source is not read until some are
+/// written: the records wait in Kinesis instead of in memory.
+const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
+
+/// The handle on a running delivery.
+#[derive(Debug)]
+pub struct Delivery {
+    stop: watch::Sender<bool>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Delivery {
+    pub fn start(
+        name: String,
+        version: u64,
+        destination: Arc<S3Destination>,
+        source: Source,
+        s3: aws_sdk_s3::Client,
+        options: FirehoseOptions,
+    ) -> Delivery {
+        let (stop, stopped) = watch::channel(false);
+        let buffer = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
+        let worker = Worker {
+            name,
+            version,
+            destination,
+            s3,
+            options,
+            buffer,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            retry_at: None,
+            retry_delay: Duration::ZERO,
+            failing: false,
+            rng: StdRng::from_rng(&mut rand::rng()),
+        };
+        let task = tokio::spawn(worker.run(source, stopped));
+        Delivery {
+            stop,
+            task: std::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Asks the task to deliver what it holds and stop, and waits until it has.
+    pub async fn finish(&self) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().expect("delivery lock").take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops the task at once, delivering nothing more.
+    pub fn abort(&self) {
+        if let Some(task) = self.task.lock().expect("delivery lock").take() {
+            task.abort();
+        }
+    }
+}
+
+/// An object sealed with its key, waiting for S3 to take it.
+struct Object {
+    key: String,
+    body: bytes::Bytes,
+    records: usize,
+}
+
+struct Worker {
+    name: String,
+    version: u64,
+    destination: Arc<S3Destination>,
+    s3: aws_sdk_s3::Client,
+    options: FirehoseOptions,
+    buffer: Buffer,
+    queue: VecDeque<Object>,
+    queued_bytes: usize,
+    /// When to try S3 again after a refusal.
+    retry_at: Option<Instant>,
+    retry_delay: Duration,
+    /// Whether the last write failed, so that a long outage is logged once.
+    failing: bool,
+    rng: StdRng,
+}
+
+impl Worker {
+    async fn run(mut self, mut source: Source, mut stop: watch::Receiver<bool>) {
+        let mut next_poll = Instant::now();
+        loop {
+            let wake = [Some(next_poll), self.buffer.deadline(), self.retry_at]
+                .into_iter()
+                .flatten()
+                .min();
+            let wake = wake.unwrap_or(next_poll);
+            tokio::select! {
+                _ = sleep_until(wake) => {}
+                _ = stop.changed() => break,
+                Some(records) = receive(&mut source) => self.take_in(records),
+            }
+            let now = Instant::now();
+            if now >= next_poll {
+                if let Source::Kinesis(kinesis) = &mut source
+                    && self.queued_bytes < MAX_QUEUED_BYTES
+                    && !self.read(kinesis).await
+                {
+                    // The source stream is gone: nothing more will come.
+                    break;
+                }
+                next_poll = now + self.options.poll_interval;
+            }
+            if self.buffer.is_due(Instant::now()) {
+                self.seal_buffer();
+            }
+            if self.retry_at.is_none_or(|at| at <= Instant::now()) {
+                self.write_queue().await;
+            }
+        }
+        self.drain(source).await;
+    }
+
+    /// The last delivery: everything the source and the buffer still hold.
+    async fn drain(mut self, mut source: Source) {
+        match &mut source {
+            Source::Kinesis(kinesis) => {
+                self.read(kinesis).await;
+            }
+            Source::DirectPut(receiver) => {
+                receiver.close();
+                while let Some(records) = receiver.recv().await {
+                    self.take_in(records);
+                }
+            }
+        }
+        self.seal_buffer();
+        let deadline = Instant::now() + SHUTDOWN_DEADLINE;
+        while !self.queue.is_empty() && Instant::now() < deadline {
+            if let Some(at) = self.retry_at {
+                sleep_until(at.min(deadline)).await;
+            }
+            self.write_queue().await;
+        }
+        if !self.queue.is_empty() {
+            let records: usize = self.queue.iter().map(|o| o.records).sum();
+            tracing::error!(
+                delivery_stream = %self.name,
+                bucket = %self.destination.bucket,
+                "shutting down with {records} records that S3 did not accept; they are lost"
+            );
+        }
+    }
+
+    /// Reads the Kinesis source once; false when the stream no longer exists.
+    async fn read(&mut self, kinesis: &mut KinesisSource) -> bool {
+        match kinesis.poll().await {
+            Ok(records) => {
+                self.take_in(records);
+                true
+            }
+            Err(SourceError::StreamNotFound(stream)) => {
+                tracing::warn!(delivery_stream = %self.name, "source stream {stream} was deleted; stopping delivery");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(delivery_stream = %self.name, "{err}");
+                true
+            }
+        }
+    }
+
+    fn take_in(&mut self, records: Vec<Record>) {
+        let now = Instant::now();
+        let mut full = Vec::new();
+        for record in records {
+            self.buffer.push(record, now, &mut full);
+        }
+        for batch in full {
+            self.seal(batch);
+        }
+    }
+
+    fn seal_buffer(&mut self) {
+        if let Some(batch) = self.buffer.take() {
+            self.seal(batch);
+        }
+    }
+
+    /// Gives a batch its key and final bytes, and queues it for S3.
+    fn seal(&mut self, batch: Batch) {
+        let gzip = self.destination.compression == Compression::Gzip;
+        let key = key::object_key(
+            &self.destination.prefix,
+            &self.name,
+            self.version,
+            batch.oldest_arrival,
+            &self.destination.file_extension,
+            &mut self.rng,
+        );
+        let body = if gzip { gzip_bytes(&batch.body) } else { batch.body };
+        self.queued_bytes += body.len();
+        self.queue.push_back(Object {
+            key,
+            body: body.into(),
+            records: batch.records,
+        });
+    }
+
+    /// Writes queued objects in order until the queue is empty or S3 refuses one.
+    async fn write_queue(&mut self) {
+        while let Some(object) = self.queue.front() {
+            let result = self
+                .s3
+                .put_object()
+                .bucket(&self.destination.bucket)
+                .key(&object.key)
+                .body(ByteStream::from(object.body.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {
+                    tracing::info!(
+                        delivery_stream = %self.name,
+                        bucket = %self.destination.bucket,
+                        key = %object.key,
+                        records = object.records,
+                        bytes = object.body.len(),
+                        "delivered"
+                    );
+                    self.queued_bytes -= object.body.len();
+                    self.queue.pop_front();
+                    if self.failing {
+                        tracing::info!(delivery_stream = %self.name, "S3 accepts writes again");
+                    }
+                    self.failing = false;
+                    self.retry_at = None;
+                    self.retry_delay = Duration::ZERO;
+                }
+                Err(err) => {
+                    self.retry_delay = if self.retry_delay.is_zero() {
+                        self.options.retry_delay
+                    } else {
+                        (self.retry_delay * 2).min(self.options.max_retry_delay)
+                    };
+                    if !self.failing {
+                        tracing::warn!(
+                            delivery_stream = %self.name,
+                            bucket = %self.destination.bucket,
+                            "S3 refused a delivery, keeping it and retrying: {}",
+                            DisplayErrorContext(&err)
+                        );
+                    }
+                    self.failing = true;
+                    self.retry_at = Some(Instant::now() + self.retry_delay);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The next records put directly; never resolves for a Kinesis source.
+async fn receive(source: &mut Source) -> Option<Vec<Record>> {
+    match source {
+        Source::DirectPut(receiver) => receiver.recv().await,
+        Source::Kinesis(_) => std::future::pending().await,
+    }
+}
+
+fn gzip_bytes(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), GzLevel::default());
+    encoder.write_all(body).expect("writing to memory cannot fail");
+    encoder.finish().expect("writing to memory cannot fail")
+}

@@ -1,0 +1,294 @@
+//! The S3 destination of a delivery stream: its configuration, checked once at
+//! creation, and its description as DescribeDeliveryStream returns it.
+//!
+//! Both `S3DestinationConfiguration` (what the lab uses) and
+//! `ExtendedS3DestinationConfiguration` are accepted; AWS describes such a
+//! destination under both names, and so do we. Features the emulator does not
+//! have (Lambda processing, format conversion, dynamic partitioning, backup,
+//! time zones other than UTC, ZIP and Snappy) are refused by name rather than
+//! silently ignored.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::delivery::key::{Prefix, PrefixKind};
+use super::error::FirehoseError;
+use super::validate::{self, BUCKET_ARN_PATTERN, Object, ROLE_ARN_PATTERN};
+
+static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| validate::anchored(ROLE_ARN_PATTERN));
+static BUCKET_ARN: LazyLock<Regex> = LazyLock::new(|| validate::anchored(BUCKET_ARN_PATTERN));
+static FILE_EXTENSION: LazyLock<Regex> = LazyLock::new(|| validate::anchored(r"^$|\.[0-9a-z!\-_.*'()]+"));
+
+/// AWS's defaults when `BufferingHints` leaves a value out.
+pub const DEFAULT_SIZE_IN_MBS: u32 = 5;
+pub const DEFAULT_INTERVAL_IN_SECONDS: u32 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Uncompressed,
+    Gzip,
+}
+
+impl Compression {
+    fn as_str(self) -> &'static str {
+        match self {
+            Compression::Uncompressed => "UNCOMPRESSED",
+            Compression::Gzip => "GZIP",
+        }
+    }
+}
+
+/// A checked S3 destination.
+#[derive(Debug, Clone)]
+pub struct S3Destination {
+    pub role_arn: String,
+    pub bucket_arn: String,
+    /// The bucket named by `bucket_arn`.
+    pub bucket: String,
+    pub prefix_text: Option<String>,
+    pub error_output_prefix_text: Option<String>,
+    pub prefix: Prefix,
+    pub size_in_mbs: u32,
+    pub interval_in_seconds: u32,
+    pub compression: Compression,
+    /// The suffix of every object name: `FileExtension`, else `.gz` with GZIP.
+    pub file_extension: String,
+    /// Echoed back as given: the emulator does not encrypt or log.
+    pub encryption: Value,
+    pub cloud_watch_logging: Value,
+}
+
+impl S3Destination {
+    /// Checks an `S3DestinationConfiguration` or `ExtendedS3DestinationConfiguration`
+    /// found at `member` of the request.
+    pub fn from_config(
+        config: &Object,
+        member: &str,
+        extended: bool,
+    ) -> Result<S3Destination, FirehoseError> {
+        let at = |field: &str| format!("{member}.{field}");
+
+        let role_arn = validate::req_str(config, "RoleARN", &at("roleARN"))?;
+        validate::length(&at("roleARN"), role_arn, 1, 512)?;
+        validate::pattern(&at("roleARN"), role_arn, &ROLE_ARN, ROLE_ARN_PATTERN)?;
+        let bucket_arn = validate::req_str(config, "BucketARN", &at("bucketARN"))?;
+        validate::length(&at("bucketARN"), bucket_arn, 1, 2048)?;
+        validate::pattern(&at("bucketARN"), bucket_arn, &BUCKET_ARN, BUCKET_ARN_PATTERN)?;
+        let bucket = bucket_arn.rsplit(":::").next().unwrap_or_default().to_owned();
+
+        let prefix_text = validate::opt_str(config, "Prefix", &at("prefix"))?;
+        let error_prefix_text = validate::opt_str(config, "ErrorOutputPrefix", &at("errorOutputPrefix"))?;
+        for (field, text) in [("prefix", prefix_text), ("errorOutputPrefix", error_prefix_text)] {
+            if let Some(text) = text {
+                validate::length(&at(field), text, 0, 1024)?;
+            }
+        }
+        let prefix = Prefix::parse(prefix_text.unwrap_or(""), PrefixKind::Prefix).map_err(invalid_prefix)?;
+        let error_prefix = error_prefix_text
+            .map(|text| Prefix::parse(text, PrefixKind::ErrorOutputPrefix).map_err(invalid_prefix))
+            .transpose()?;
+        if prefix.has_expressions() && error_prefix_text.is_none_or(str::is_empty) {
+            return Err(FirehoseError::error_prefix_required());
+        }
+        if let Some(error_prefix) = &error_prefix
+            && error_prefix.has_expressions()
+            && !error_prefix.has_error_output_type()
+        {
+            return Err(FirehoseError::invalid_argument(
+                "Ths supplied prefix(es) do not satisfy the following constraint: \
+                 ErrorOutputPrefix must contain !{firehose:error-output-type} when it contains expressions",
+            ));
+        }
+
+        let hints = validate::opt_object(config, "BufferingHints", &at("bufferingHints"))?;
+        let hint = |key: &str, field: &str, min: i64, max: i64, default: u32| -> Result<u32, FirehoseError> {
+            let member = at(&format!("bufferingHints.{field}"));
+            match hints
+                .map(|h| validate::opt_int(h, key, &member))
+                .transpose()?
+                .flatten()
+            {
+                Some(value) => {
+                    validate::range(&member, value, min, max)?;
+                    Ok(value as u32)
+                }
+                None => Ok(default),
+            }
+        };
+        let size_in_mbs = hint("SizeInMBs", "sizeInMBs", 1, 128, DEFAULT_SIZE_IN_MBS)?;
+        let interval_in_seconds = hint(
+            "IntervalInSeconds",
+            "intervalInSeconds",
+            0,
+            900,
+            DEFAULT_INTERVAL_IN_SECONDS,
+        )?;
+
+        let compression = match validate::opt_str(config, "CompressionFormat", &at("compressionFormat"))? {
+            None => Compression::Uncompressed,
+            Some(format) => {
+                let all = ["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
+                match validate::one_of(&at("compressionFormat"), format, &all)? {
+                    "UNCOMPRESSED" => Compression::Uncompressed,
+                    "GZIP" => Compression::Gzip,
+                    other => return Err(unsupported(&format!("CompressionFormat {other}"))),
+                }
+            }
+        };
+
+        let encryption =
+            match validate::opt_object(config, "EncryptionConfiguration", &at("encryptionConfiguration"))? {
+                None => json!({"NoEncryptionConfig": "NoEncryption"}),
+                Some(encryption) => {
+                    if let Some(value) = validate::opt_str(
+                        encryption,
+                        "NoEncryptionConfig",
+                        &at("encryptionConfiguration.noEncryptionConfig"),
+                    )? {
+                        validate::one_of(
+                            &at("encryptionConfiguration.noEncryptionConfig"),
+                            value,
+                            &["NoEncryption"],
+                        )?;
+                    }
+                    Value::Object(encryption.clone())
+                }
+            };
+        let cloud_watch_logging = match validate::opt_object(
+            config,
+            "CloudWatchLoggingOptions",
+            &at("cloudWatchLoggingOptions"),
+        )? {
+            None => json!({"Enabled": false}),
+            Some(options) => {
+                validate::opt_bool(options, "Enabled", &at("cloudWatchLoggingOptions.enabled"))?;
+                for (key, field) in [
+                    ("LogGroupName", "logGroupName"),
+                    ("LogStreamName", "logStreamName"),
+                ] {
+                    let member = at(&format!("cloudWatchLoggingOptions.{field}"));
+                    if let Some(name) = validate::opt_str(options, key, &member)? {
+                        validate::length(&member, name, 0, 512)?;
+                    }
+                }
+                Value::Object(options.clone())
+            }
+        };
+
+        let mut file_extension = if compression == Compression::Gzip {
+            ".gz".to_owned()
+        } else {
+            String::new()
+        };
+        if extended {
+            check_extended_features(config, member)?;
+            if let Some(extension) = validate::opt_str(config, "FileExtension", &at("fileExtension"))? {
+                validate::length(&at("fileExtension"), extension, 0, 128)?;
+                validate::pattern(
+                    &at("fileExtension"),
+                    extension,
+                    &FILE_EXTENSION,
+                    r"^$|\.[0-9a-z!\-_.*'()]+",
+                )?;
+                if !extension.is_empty() {
+                    file_extension = extension.to_owned();
+                }
+            }
+        }
+
+        Ok(S3Destination {
+            role_arn: role_arn.to_owned(),
+            bucket_arn: bucket_arn.to_owned(),
+            bucket,
+            prefix_text: prefix_text.map(str::to_owned),
+            error_output_prefix_text: error_prefix_text.map(str::to_owned),
+            prefix,
+            size_in_mbs,
+            interval_in_seconds,
+            compression,
+            file_extension,
+            encryption,
+            cloud_watch_logging,
+        })
+    }
+
+    /// The `DestinationDescription` of DescribeDeliveryStream.
+    pub fn describe(&self) -> Value {
+        let mut s3 = json!({
+            "RoleARN": self.role_arn,
+            "BucketARN": self.bucket_arn,
+            "BufferingHints": {"SizeInMBs": self.size_in_mbs, "IntervalInSeconds": self.interval_in_seconds},
+            "CompressionFormat": self.compression.as_str(),
+            "EncryptionConfiguration": self.encryption,
+            "CloudWatchLoggingOptions": self.cloud_watch_logging,
+        });
+        if let Some(prefix) = &self.prefix_text {
+            s3["Prefix"] = json!(prefix);
+        }
+        if let Some(prefix) = &self.error_output_prefix_text {
+            s3["ErrorOutputPrefix"] = json!(prefix);
+        }
+        let mut extended = s3.clone();
+        extended["S3BackupMode"] = json!("Disabled");
+        if !self.file_extension.is_empty() && self.file_extension != ".gz" {
+            extended["FileExtension"] = json!(self.file_extension);
+        }
+        json!({
+            "DestinationId": "destinationId-000000000001",
+            "S3DestinationDescription": s3,
+            "ExtendedS3DestinationDescription": extended,
+        })
+    }
+}
+
+/// Extended features the emulator cannot honour: refuse them when turned on.
+fn check_extended_features(config: &Object, member: &str) -> Result<(), FirehoseError> {
+    let at = |field: &str| format!("{member}.{field}");
+    for (key, field, feature) in [
+        (
+            "ProcessingConfiguration",
+            "processingConfiguration",
+            "ProcessingConfiguration (Lambda and other record processors)",
+        ),
+        (
+            "DataFormatConversionConfiguration",
+            "dataFormatConversionConfiguration",
+            "DataFormatConversionConfiguration (Parquet and ORC)",
+        ),
+        (
+            "DynamicPartitioningConfiguration",
+            "dynamicPartitioningConfiguration",
+            "DynamicPartitioningConfiguration",
+        ),
+    ] {
+        if let Some(section) = validate::opt_object(config, key, &at(field))? {
+            // AWS's default for these is "enabled" once the section is there.
+            if validate::opt_bool(section, "Enabled", &at(&format!("{field}.enabled")))?.unwrap_or(true) {
+                return Err(unsupported(feature));
+            }
+        }
+    }
+    if let Some(mode) = validate::opt_str(config, "S3BackupMode", &at("s3BackupMode"))?
+        && validate::one_of(&at("s3BackupMode"), mode, &["Disabled", "Enabled"])? == "Enabled"
+    {
+        return Err(unsupported("S3BackupMode Enabled"));
+    }
+    if let Some(zone) = validate::opt_str(config, "CustomTimeZone", &at("customTimeZone"))?
+        && !matches!(zone, "" | "UTC")
+    {
+        return Err(unsupported(&format!("CustomTimeZone {zone} (only UTC)")));
+    }
+    Ok(())
+}
+
+fn invalid_prefix(reason: String) -> FirehoseError {
+    FirehoseError::invalid_argument(format!(
+        "Ths supplied prefix(es) do not satisfy the following constraint: {reason}"
+    ))
+}
+
+fn unsupported(feature: &str) -> FirehoseError {
+    FirehoseError::invalid_argument(format!("{feature} is not supported by the kinesis-lab emulator"))
+}

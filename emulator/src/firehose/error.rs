@@ -1,0 +1,139 @@
+//! Firehose's errors, with AWS's names, statuses and wording.
+//!
+//! Clients branch on the error's type (`ResourceInUseException` means "already
+//! there"), so the type is what must be right; the messages follow AWS's where
+//! we know them. Each error is built by a named constructor, so the wording of
+//! one kind of error lives in one place.
+
+use axum::body::Body;
+use http::{Response, StatusCode};
+
+use crate::aws_error;
+
+/// An error as AWS's Firehose would answer it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct FirehoseError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArgument,
+    ResourceInUse,
+    ResourceNotFound,
+    LimitExceeded,
+    /// A member breaks a constraint of the API's model (length, pattern, range).
+    Validation,
+    /// The body is not the JSON the operation takes.
+    Serialization,
+    UnknownOperation,
+}
+
+impl ErrorKind {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "InvalidArgumentException",
+            ErrorKind::ResourceInUse => "ResourceInUseException",
+            ErrorKind::ResourceNotFound => "ResourceNotFoundException",
+            ErrorKind::LimitExceeded => "LimitExceededException",
+            ErrorKind::Validation => "ValidationException",
+            ErrorKind::Serialization => "SerializationException",
+            ErrorKind::UnknownOperation => "UnknownOperationException",
+        }
+    }
+}
+
+impl FirehoseError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> FirehoseError {
+        FirehoseError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> FirehoseError {
+        FirehoseError::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub fn not_found(name: &str, account: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ResourceNotFound,
+            format!("Firehose {name} under account {account} not found."),
+        )
+    }
+
+    pub fn already_exists(name: &str, account: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ResourceInUse,
+            format!("Firehose {name} under accountId {account} already exists"),
+        )
+    }
+
+    /// AWS names no error type for a put to a stream that is not ACTIVE yet; a
+    /// stream that is still being created is "in use", as for DeleteDeliveryStream.
+    pub fn not_active(name: &str, status: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ResourceInUse,
+            format!("Firehose {name} is in {status} state; it accepts records once it is ACTIVE."),
+        )
+    }
+
+    pub fn cannot_delete_creating(name: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ResourceInUse,
+            format!(
+                "Firehose {name} is in CREATING state; you can't delete a Firehose stream that is in the CREATING state."
+            ),
+        )
+    }
+
+    /// AWS's own words (the records of such a stream come from its Kinesis stream).
+    pub fn kinesis_source_put() -> FirehoseError {
+        FirehoseError::invalid_argument(
+            "This operation is not permitted on KinesisStreamAsSource delivery stream type.",
+        )
+    }
+
+    /// AWS's own words, typo included ("Ths"), so that a search finds the same answers.
+    pub fn error_prefix_required() -> FirehoseError {
+        FirehoseError::invalid_argument(
+            "Ths supplied prefix(es) do not satisfy the following constraint: \
+             ErrorOutputPrefix cannot be null or empty when Prefix contains expressions",
+        )
+    }
+
+    /// A member that breaks the API model, worded as AWS words it.
+    pub fn validation(member: &str, value: &str, constraint: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::Validation,
+            format!(
+                "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+            ),
+        )
+    }
+
+    pub fn missing(member: &str) -> FirehoseError {
+        FirehoseError::validation(member, "null", "Member must not be null")
+    }
+
+    pub fn serialization(message: impl Into<String>) -> FirehoseError {
+        FirehoseError::new(ErrorKind::Serialization, message)
+    }
+
+    pub fn unknown_operation(operation: &str) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::UnknownOperation,
+            format!(
+                "this emulator does not implement the Firehose operation {operation:?}; it serves \
+                 CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams, DeleteDeliveryStream, \
+                 PutRecord and PutRecordBatch"
+            ),
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        aws_error::response(StatusCode::BAD_REQUEST, self.kind.type_name(), &self.message)
+    }
+}

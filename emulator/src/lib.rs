@@ -1,0 +1,25 @@
+//! The embedded local AWS of kinesis-lab: Kinesis, Firehose and S3 behind one
+//! endpoint, so the whole lab runs on a laptop with no AWS account and no Docker.
+//!
+//! - [`server`]: the endpoint, dispatching each request by its `X-Amz-Target`, and
+//!   the emulator's life (start, shutdown).
+//! - [`kinesis`]: Kinesis Data Streams, which is ferrokinesis, embedded.
+//! - [`firehose`]: Firehose, the one service written here: it reads Kinesis and
+//!   delivers to S3 as AWS does.
+//! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
+//! - [`clients`]: the SDK clients Firehose uses to reach Kinesis and S3.
+//! - [`config`]: ports, directories, identities and timings.
+//! - [`aws_error`]: AWS's JSON error shape.
+//!
+//! The emulator never calls real AWS: every client it builds points at itself.
+
+pub mod aws_error;
+pub mod clients;
+pub mod config;
+pub mod firehose;
+pub mod kinesis;
+pub mod s3;
+pub mod server;
+
+pub use config::Config;
+pub use server::{Emulator, HEALTH_PATH, StartError};

@@ -1,0 +1,260 @@
+//! The one HTTP endpoint, and the emulator's life: start, serve, shut down.
+//!
+//! Every AWS SDK request names its service somewhere. Kinesis and Firehose speak
+//! AWS's JSON protocol and name the operation in the `X-Amz-Target` header
+//! (`Kinesis_20131202.PutRecord`, `Firehose_20150804.CreateDeliveryStream`); S3
+//! speaks REST and sends no such header. So one port can serve all three, as
+//! LocalStack does, and a learner needs one `--endpoint-url` for everything.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use crate::config::Config;
+use crate::firehose::Firehose;
+use crate::{aws_error, clients, kinesis, s3};
+
+/// The path of the health check: not a valid bucket name, so it can never hide an
+/// S3 request.
+pub const HEALTH_PATH: &str = "/_kinesis_lab/health";
+
+/// How long open connections get to finish their requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A running emulator. Shut it down with [`Emulator::shutdown`], which delivers
+/// what Firehose still buffers; dropping it stops everything at once.
+pub struct Emulator {
+    endpoint_url: String,
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    firehose: Firehose,
+    stop_serving: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    // Declared last: dropped after the server has stopped using the files.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+/// Why an emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use the data directory {}: {source}", path.display())]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot set up S3 storage in {}: {message}", path.display())]
+    S3Storage { path: PathBuf, message: String },
+}
+
+/// The three services behind the endpoint.
+struct Services {
+    kinesis: axum::Router,
+    firehose: Firehose,
+    s3: s3s::service::S3Service,
+}
+
+impl Emulator {
+    /// Binds the endpoint and starts serving. Returns once requests can be sent.
+    pub async fn start(config: Config) -> Result<Emulator, StartError> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let endpoint_url = format!("http://{}", client_address(local_addr));
+
+        let (data_dir, temp_dir) = match &config.data_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("kinesis-lab-emulator-")
+                    .tempdir()
+                    .map_err(|source| StartError::DataDir {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let data_dir_error = |source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&data_dir).map_err(data_dir_error)?;
+        let data_dir = data_dir.canonicalize().map_err(data_dir_error)?;
+
+        let services = Arc::new(Services {
+            kinesis: kinesis::router(
+                &config,
+                config.data_dir.as_ref().map(|_| data_dir.join("kinesis")),
+            ),
+            firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
+            s3: s3::service(&data_dir.join("s3"))?,
+        });
+        let firehose = services.firehose.clone();
+        let (stop_serving, stopped) = oneshot::channel();
+        let server = tokio::spawn(serve(listener, services, stopped));
+        tracing::info!(%endpoint_url, data_dir = %data_dir.display(), "emulator ready");
+        Ok(Emulator {
+            endpoint_url,
+            local_addr,
+            data_dir,
+            firehose,
+            stop_serving: Some(stop_serving),
+            server: Some(server),
+            _temp_dir: temp_dir,
+        })
+    }
+
+    /// The URL to give clients: `--endpoint-url` for the AWS CLI,
+    /// `endpoint_url=` for boto3.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint_url
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Where the state lives; S3 objects are plain files under `s3/<bucket>/`.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops cleanly: Firehose first delivers what it has buffered (the endpoint
+    /// still serves S3 while it does), then the endpoint lets open requests
+    /// finish and closes.
+    pub async fn shutdown(mut self) {
+        self.firehose.shutdown().await;
+        if let Some(stop) = self.stop_serving.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Not shut down cleanly (a test that ended, a panic): stop at once.
+        self.firehose.abort();
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// The address a client on this machine should use: an emulator listening on
+/// every interface is still reached through loopback.
+fn client_address(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}
+
+async fn serve(listener: TcpListener, services: Arc<Services>, mut stop: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Running out of file descriptors, say: wait, and keep serving.
+                    tracing::warn!("cannot accept a connection: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let services = services.clone();
+        let service = hyper::service::service_fn(move |request| dispatch(services.clone(), request));
+        // HTTP/1.1 and h2c on the same port: SubscribeToShard needs HTTP/2.
+        let connection = ConnectionBuilder::new(TokioExecutor::new())
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("connection closed: {err}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Sends a request to the service it is for.
+async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let target = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let response = match target.as_deref() {
+        Some(target) if target.starts_with("Kinesis_20131202.") => {
+            let response = services.kinesis.clone().oneshot(request.map(Body::new)).await;
+            match response {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+        Some(target) if target.starts_with("Firehose_20150804.") => {
+            let operation = target["Firehose_20150804.".len()..].to_owned();
+            services.firehose.handle(&operation, request).await
+        }
+        Some(target) => aws_error::response(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            &format!("this emulator serves Kinesis, Firehose and S3; it does not know the target {target:?}"),
+        ),
+        None if request.uri().path() == HEALTH_PATH => health(),
+        None => match services.s3.call(request.map(s3s::Body::from)).await {
+            Ok(response) => response.map(Body::new),
+            Err(err) => {
+                tracing::error!("S3 request failed: {err:?}");
+                let mut response = Response::new(Body::from("internal error in the S3 emulator"));
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+            }
+        },
+    };
+    Ok(response)
+}
+
+fn health() -> Response<Body> {
+    let body = serde_json::json!({
+        "emulator": "kinesis-lab",
+        "version": env!("CARGO_PKG_VERSION"),
+        "services": {"kinesis": "running", "firehose": "running", "s3": "running"},
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("a static response is valid")
+}

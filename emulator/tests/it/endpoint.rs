@@ -1,0 +1,164 @@
+//! The one endpoint: three services, a health check, clear errors.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use emulator::{Config, Emulator, HEALTH_PATH};
+
+use crate::Lab;
+
+async fn post(url: &str, target: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    // A plain HTTP/1.1 request, as a script with no SDK would send it.
+    let url = url.strip_prefix("http://").unwrap();
+    let (host, path) = url
+        .split_once('/')
+        .map_or((url, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(target) = target {
+        request.push_str(&format!("X-Amz-Target: {target}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    raw(host, &request).await
+}
+
+async fn raw(host: &str, request: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    // Chunked or not, the JSON is on one line of its own.
+    let json = body.lines().find(|l| l.starts_with('{')).unwrap_or("null");
+    (status, serde_json::from_str(json).unwrap())
+}
+
+/// One port serves Kinesis, Firehose and S3, and a health check.
+#[tokio::test]
+async fn one_endpoint_serves_all_three() {
+    let lab = Lab::start().await;
+    lab.create_stream("s", 1).await;
+    lab.create_bucket("lab-bucket").await;
+    assert_eq!(
+        lab.kinesis.list_streams().send().await.unwrap().stream_names(),
+        ["s"]
+    );
+    assert_eq!(lab.s3.list_buckets().send().await.unwrap().buckets().len(), 1);
+    assert!(
+        lab.firehose
+            .list_delivery_streams()
+            .send()
+            .await
+            .unwrap()
+            .delivery_stream_names()
+            .is_empty()
+    );
+
+    let host = lab
+        .emulator
+        .endpoint_url()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let (status, health) = raw(
+        &host,
+        &format!("GET {HEALTH_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(health["services"]["firehose"], "running");
+}
+
+/// An unknown operation gets a clear AWS-shaped error, never a hang or a 500.
+#[tokio::test]
+async fn unknown_operations_get_a_clear_error() {
+    let lab = Lab::start().await;
+    let url = lab.emulator.endpoint_url();
+    let (status, body) = post(url, Some("Firehose_20150804.UpdateDestination"), "{}").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "UnknownOperationException");
+    assert!(body["message"].as_str().unwrap().contains("UpdateDestination"));
+    let (status, body) = post(url, Some("DynamoDB_20120810.ListTables"), "{}").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "UnknownOperationException");
+    let (status, body) = post(url, Some("Firehose_20150804.ListDeliveryStreams"), "{not json").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "SerializationException");
+}
+
+/// S3 checks signatures against the emulator's credentials, as LocalStack does.
+#[tokio::test]
+async fn s3_refuses_a_wrong_secret() {
+    let lab = Lab::start().await;
+    let wrong = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(lab.emulator.endpoint_url())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "wrong", None, None, "test"))
+            .force_path_style(true)
+            .build(),
+    );
+    let err = wrong
+        .create_bucket()
+        .bucket("lab-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("SignatureDoesNotMatch"),
+        "{err:?}"
+    );
+}
+
+/// Many emulators run side by side, each with its own port and state, and a
+/// clean shutdown frees the port.
+#[tokio::test]
+async fn instances_are_independent() {
+    let first = Lab::start().await;
+    let second = Lab::start().await;
+    assert_ne!(first.emulator.endpoint_url(), second.emulator.endpoint_url());
+    first.create_stream("only-in-first", 1).await;
+    assert!(
+        second
+            .kinesis
+            .list_streams()
+            .send()
+            .await
+            .unwrap()
+            .stream_names()
+            .is_empty()
+    );
+    let addr = first.emulator.local_addr();
+    first.emulator.shutdown().await;
+    let again = Emulator::start(Config {
+        port: addr.port(),
+        ..Config::for_tests()
+    })
+    .await
+    .expect("the port is free again");
+    again.shutdown().await;
+}
+
+/// A port already taken is a clear start-up error that names the address.
+#[tokio::test]
+async fn a_taken_port_is_a_clear_error() {
+    let lab = Lab::start().await;
+    let port = lab.emulator.local_addr().port();
+    let err = Emulator::start(Config {
+        port,
+        ..Config::for_tests()
+    })
+    .await
+    .err()
+    .expect("the port is taken");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
