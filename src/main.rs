@@ -8,7 +8,18 @@ use clap::Parser;
 use kinesis_lab::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    match cli::run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Progress and diagnostics go to stderr; RUST_LOG=debug shows more.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,emulator=info,kinesis_lab=info")
+            }),
+        )
+        .with_writer(io::stderr)
+        .with_target(false)
+        .init();
+    match cli::run(cli) {
         Ok(code) => code,
         // `kinesis-lab generate | head` closes the pipe early on purpose: that is
         // the reader saying it has enough, not an error to report.

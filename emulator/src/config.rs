@@ -25,8 +25,7 @@ pub struct Config {
     pub host: IpAddr,
     /// 0 picks a free port; the chosen one is in [`Emulator::endpoint_url`](crate::Emulator::endpoint_url).
     pub port: u16,
-    /// Where S3 objects (and Kinesis state) live. `None`: a temporary directory,
-    /// removed at shutdown.
+    /// Where S3 objects live. `None`: a temporary directory, removed at shutdown.
     pub data_dir: Option<PathBuf>,
     pub account_id: String,
     pub region: String,

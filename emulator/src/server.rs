@@ -101,17 +101,14 @@ impl Emulator {
         let data_dir = data_dir.canonicalize().map_err(data_dir_error)?;
 
         let services = Arc::new(Services {
-            kinesis: kinesis::router(
-                &config,
-                config.data_dir.as_ref().map(|_| data_dir.join("kinesis")),
-            ),
+            kinesis: kinesis::router(&config),
             firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
             s3: s3::service(&data_dir.join("s3"))?,
         });
         let firehose = services.firehose.clone();
         let (stop_serving, stopped) = oneshot::channel();
         let server = tokio::spawn(serve(listener, services, stopped));
-        tracing::info!(%endpoint_url, data_dir = %data_dir.display(), "emulator ready");
+        tracing::debug!(%endpoint_url, data_dir = %data_dir.display(), "emulator ready");
         Ok(Emulator {
             endpoint_url,
             local_addr,
@@ -133,7 +130,7 @@ impl Emulator {
         self.local_addr
     }
 
-    /// Where the state lives; S3 objects are plain files under `s3/<bucket>/`.
+    /// Where S3 objects live, as plain files under `s3/<bucket>/<key>`.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }

@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) only parses and dispatches; everything a command
 //! does lives here, so that tests and `cargo xtask` can call it too.
 
+pub mod emulator;
 pub mod enrich;
 pub mod generate;
 
@@ -28,6 +29,7 @@ pub struct Cli {
 pub enum Command {
     Generate(generate::Args),
     Enrich(enrich::Args),
+    Emulator(emulator::Args),
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -35,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Enrich(args) => enrich::run(args),
+        Command::Emulator(args) => emulator::run(args),
     }
 }

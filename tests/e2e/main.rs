@@ -3,6 +3,7 @@
 //! One test binary, one module per area. Each test states what it demonstrates.
 
 mod conformance;
+mod emulator;
 mod enrichment;
 mod offline;
 

@@ -12,12 +12,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-/// Measure throughput and memory of the lab's programs (release build).
+/// Measure the figures the issues ask for (release builds).
 ///
 /// enrich: `kinesis-lab enrich` over generated sessions, lines per second and
 /// peak memory, at two input sizes to show that memory stays flat.
+///
+/// emulator: `kinesis-lab emulator` process start to its first line; then the
+/// endpoint benchmark (emulator/benches/endpoint.rs): in-process startup,
+/// PutRecords throughput, and Firehose delivery delay against IntervalInSeconds.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
+    /// What to measure; everything when none is named.
+    #[arg(value_enum)]
+    only: Vec<Which>,
+
     /// How many lines the large enrich input has.
     #[arg(long, default_value_t = 1_000_000)]
     lines: u64,
@@ -27,10 +35,28 @@ pub struct Bench {
     runs: u32,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    Enrich,
+    Emulator,
+}
+
 impl Bench {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         cmd!(sh, "cargo build --release --quiet --bin kinesis-lab").run()?;
         let bin = sh.current_dir().join("target/release/kinesis-lab");
+        let wants = |which| self.only.is_empty() || self.only.contains(&which);
+        if wants(Which::Enrich) {
+            self.enrich(sh, &bin)?;
+        }
+        if wants(Which::Emulator) {
+            emulator_process_startup(sh, &bin, self.runs.max(10))?;
+            cmd!(sh, "cargo bench --quiet -p kinesis-lab-emulator --bench endpoint").run()?;
+        }
+        Ok(())
+    }
+
+    fn enrich(&self, sh: &Shell, bin: &Path) -> anyhow::Result<()> {
         let dir = sh.current_dir().join("target/bench");
         sh.create_dir(&dir)?;
 
@@ -50,7 +76,7 @@ impl Bench {
             }
             let mut best: Option<Run> = None;
             for _ in 0..self.runs {
-                let run = measure(Command::new(&bin).arg("enrich").stdin(File::open(&input)?))?;
+                let run = measure(Command::new(bin).arg("enrich").stdin(File::open(&input)?))?;
                 best = Some(match best {
                     Some(b) if b.wall <= run.wall => Run {
                         peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
@@ -70,6 +96,38 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// From `kinesis-lab emulator` being started to its first line, which it prints
+/// once it answers requests.
+fn emulator_process_startup(sh: &Shell, bin: &Path, runs: u32) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let data = sh.create_temp_dir()?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut child = Command::new(bin)
+            .args(["emulator", "--port", "0", "--data-dir"])
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        times.push(started.elapsed());
+        child.kill()?;
+        child.wait()?;
+        if !line.contains("http://") {
+            bail!("the emulator did not start: {line:?}");
+        }
+    }
+    times.sort();
+    println!(
+        "emulator: `kinesis-lab emulator` process start to ready ({runs} runs): median {:.1} ms, max {:.1} ms",
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]

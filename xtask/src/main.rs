@@ -4,6 +4,7 @@
 //! Run `cargo xtask` with no arguments for the list.
 
 mod bench;
+mod compat;
 mod fixtures;
 mod snapshots;
 
@@ -19,6 +20,7 @@ enum Task {
     Fixtures(fixtures::Fixtures),
     Snapshots(snapshots::Snapshots),
     Bench(bench::Bench),
+    Compat(compat::Compat),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Task::Fixtures(task) => task.run(&sh),
         Task::Snapshots(task) => task.run(&sh),
         Task::Bench(task) => task.run(&sh),
+        Task::Compat(task) => task.run(&sh),
     }
 }
 

@@ -1,0 +1,138 @@
+//! `kinesis-lab emulator`: the embedded local AWS, in a terminal of its own.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use emulator::config::{DEFAULT_PORT, FirehoseOptions, KinesisOptions};
+use emulator::{Config, Emulator};
+
+/// Run a local AWS for the lab: Kinesis, Firehose and S3 on one port.
+///
+/// No account and no Docker: streams, delivery streams and buckets live in this
+/// process, and what Firehose delivers is written as plain files under
+/// --data-dir (s3/<bucket>/<key>), to open with any editor.
+///
+/// The port is LocalStack's, so the usual tools work unchanged:
+///
+///   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+///   aws --endpoint-url http://127.0.0.1:4566 kinesis list-streams
+///
+/// Firehose behaves as on AWS: it reads its Kinesis source from LATEST about
+/// once a second, buffers by SizeInMBs and IntervalInSeconds, and names objects
+/// as AWS does. Streams live in memory: a restarted emulator starts empty, but
+/// the delivered files stay. Ctrl+C stops it after Firehose has written what it
+/// still buffers.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Port to listen on; 0 picks a free one and prints it.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Address to listen on. The emulator checks no permissions: anything
+    /// other than loopback lets other machines read and write your data.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Where delivered objects are written.
+    #[arg(long, value_name = "DIR", default_value = "kinesis-lab-data")]
+    pub data_dir: PathBuf,
+
+    /// The account id in ARNs and bucket names.
+    #[arg(long, default_value = "000000000000")]
+    pub account_id: String,
+
+    /// The region in ARNs.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+
+    /// How long a new delivery stream stays CREATING.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub firehose_activation_delay: Duration,
+
+    /// How long a new Kinesis stream stays CREATING (and UPDATING, DELETING).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub kinesis_status_delay: Duration,
+
+    /// Throttle writes per shard as AWS does (1 MiB/s, 1,000 records/s).
+    #[arg(long)]
+    pub enforce_limits: bool,
+
+    /// How long a shard iterator lives (AWS: 5 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub iterator_ttl: Duration,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.host.is_loopback() {
+        eprintln!(
+            "warning: listening on {}: the emulator checks no permissions, so anyone who can reach \
+             this address can read and write its streams and buckets",
+            args.host
+        );
+    }
+    let config = Config {
+        host: args.host,
+        port: args.port,
+        data_dir: Some(args.data_dir),
+        account_id: args.account_id,
+        region: args.region,
+        kinesis: KinesisOptions {
+            status_delay: args.kinesis_status_delay,
+            enforce_limits: args.enforce_limits,
+            iterator_ttl: args.iterator_ttl,
+            ..KinesisOptions::default()
+        },
+        firehose: FirehoseOptions {
+            activation_delay: args.firehose_activation_delay,
+            ..FirehoseOptions::default()
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let emulator = Emulator::start(config.clone()).await.map_err(|err| match err {
+        emulator::StartError::Bind { ref source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::anyhow!(
+                "{err}\nIs another emulator (or LocalStack) already running? Stop it, or pick another port with --port."
+            )
+        }
+        other => other.into(),
+    })?;
+    let url = emulator.endpoint_url();
+    say(&format!(
+        "kinesis-lab emulator: Kinesis, Firehose and S3 at {url}"
+    ));
+    say(&format!(
+        "  account {}, region {}, credentials test / test",
+        config.account_id, config.region
+    ));
+    say(&format!(
+        "  delivered objects: {}",
+        emulator.data_dir().join("s3").display()
+    ));
+    say(&format!("  try: aws --endpoint-url {url} kinesis list-streams"));
+    say("Press Ctrl+C to stop.");
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl+C")?;
+    say("stopping: Firehose writes what it still buffers...");
+    emulator.shutdown().await;
+    say("stopped");
+    Ok(())
+}
+
+/// A status line on stdout. Whoever started us may have stopped reading (a
+/// script that only wanted the first line): that must not stop the emulator, or
+/// Firehose from flushing.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
