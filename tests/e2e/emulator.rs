@@ -2,11 +2,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use crate::temp_path;
 
-fn start(args: &[&str]) -> (Child, String) {
+/// Starts the emulator; returns it, its URL, and the reader of its stdout (which
+/// may already hold the lines after the first).
+fn start(args: &[&str]) -> (Child, String, BufReader<ChildStdout>) {
     let data = temp_path(&format!("emulator-data-{}", args.join("-")));
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
         .args(["emulator", "--port", "0", "--data-dir"])
@@ -16,16 +18,15 @@ fn start(args: &[&str]) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    stdout.read_line(&mut first).unwrap();
     let url = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .expect(&first)
         .to_owned();
-    (child, url)
+    (child, url, stdout)
 }
 
 fn interrupt(child: &Child) {
@@ -40,7 +41,7 @@ fn interrupt(child: &Child) {
 /// stops it cleanly with exit status 0.
 #[test]
 fn starts_on_a_free_port_and_stops_on_ctrl_c() {
-    let (mut child, url) = start(&[]);
+    let (mut child, url, mut stdout) = start(&[]);
     let host = url.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(host).unwrap();
     write!(
@@ -55,7 +56,7 @@ fn starts_on_a_free_port_and_stops_on_ctrl_c() {
 
     interrupt(&child);
     let mut rest = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+    stdout.read_to_string(&mut rest).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(rest.contains("try: aws --endpoint-url"), "{rest}");
@@ -65,7 +66,7 @@ fn starts_on_a_free_port_and_stops_on_ctrl_c() {
 /// A port that is taken is an error that says what to do.
 #[test]
 fn a_taken_port_says_what_to_do() {
-    let (mut child, url) = start(&[]);
+    let (mut child, url, _stdout) = start(&[]);
     let port = url.rsplit(':').next().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
         .args(["emulator", "--port", port, "--data-dir"])
