@@ -7,13 +7,19 @@
 //! - [`enrich`]: what the ETL adds to a session (lab steps 2.2.3 to 2.2.7), a pure function.
 //! - [`routing`]: USA or International (lab step 2.2.8), and the destinations object.
 //! - [`stream_name`]: Kinesis stream names, checked before any request.
+//! - [`target`]: where requests go: the embedded emulator, another endpoint, or real AWS.
+//! - [`shard_reader`]: reading every shard, within the limits, through expiries and reshards.
+//! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
+pub mod checkpoint;
 pub mod cli;
 pub mod enrich;
 pub mod fixtures;
 pub mod generator;
 pub mod routing;
 pub mod session;
+pub mod shard_reader;
 pub mod stream_name;
+pub mod target;

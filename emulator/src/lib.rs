@@ -7,6 +7,7 @@
 //! - [`firehose`]: Firehose, the one service written here: it reads Kinesis and
 //!   delivers to S3 as AWS does.
 //! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
+//! - [`sts`]: STS's `GetCallerIdentity`, so lab code can ask for its account id.
 //! - [`clients`]: the SDK clients Firehose uses to reach Kinesis and S3.
 //! - [`config`]: ports, directories, identities and timings.
 //! - [`aws_error`]: AWS's JSON error shape.
@@ -20,6 +21,7 @@ pub mod firehose;
 pub mod kinesis;
 pub mod s3;
 pub mod server;
+pub mod sts;
 
 pub use config::Config;
 pub use server::{Emulator, HEALTH_PATH, StartError};

@@ -5,6 +5,7 @@
 //! (`Kinesis_20131202.PutRecord`, `Firehose_20150804.CreateDeliveryStream`); S3
 //! speaks REST and sends no such header. So one port can serve all three, as
 //! LocalStack does, and a learner needs one `--endpoint-url` for everything.
+//! STS's `GetCallerIdentity`, a form-encoded POST, is recognised by its shape.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -25,7 +26,7 @@ use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::firehose::Firehose;
-use crate::{aws_error, clients, kinesis, s3};
+use crate::{aws_error, clients, kinesis, s3, sts};
 
 /// The path of the health check: not a valid bucket name, so it can never hide an
 /// S3 request.
@@ -63,6 +64,7 @@ pub enum StartError {
 
 /// The three services behind the endpoint.
 struct Services {
+    account_id: String,
     kinesis: axum::Router,
     firehose: Firehose,
     s3: s3s::service::S3Service,
@@ -101,6 +103,7 @@ impl Emulator {
         let data_dir = data_dir.canonicalize().map_err(data_dir_error)?;
 
         let services = Arc::new(Services {
+            account_id: config.account_id.clone(),
             kinesis: kinesis::router(&config),
             firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
             s3: s3::service(&data_dir.join("s3"))?,
@@ -231,6 +234,7 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             &format!("this emulator serves Kinesis, Firehose and S3; it does not know the target {target:?}"),
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
+        None if sts::is_sts(&request) => sts::handle(&services.account_id, request).await,
         None => match services.s3.call(request.map(s3s::Body::from)).await {
             Ok(response) => response.map(Body::new),
             Err(err) => {
@@ -248,7 +252,7 @@ fn health() -> Response<Body> {
     let body = serde_json::json!({
         "emulator": "kinesis-lab",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": {"kinesis": "running", "firehose": "running", "s3": "running"},
+        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running"},
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")

@@ -107,7 +107,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     // Listen for Ctrl+C before saying we are ready: whoever reads that line may
     // press it (or send SIGINT) at once.
-    let stop = stop_signal()?;
+    let stop = super::stop_signal()?;
     let url = emulator.endpoint_url();
     say(&format!(
         "kinesis-lab emulator: Kinesis, Firehose and S3 at {url}"
@@ -127,28 +127,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     emulator.shutdown().await;
     say("stopped");
     Ok(())
-}
-
-/// Resolves on Ctrl+C (SIGINT) or SIGTERM. The handlers are installed when this
-/// is called, not when the future is first awaited.
-#[cfg(unix)]
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl+C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
-}
-
-#[cfg(not(unix))]
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
 }
 
 /// A status line on stdout. Whoever started us may have stopped reading (a

@@ -4,9 +4,11 @@
 //! The binary (`src/main.rs`) only parses and dispatches; everything a command
 //! does lives here, so that tests and `cargo xtask` can call it too.
 
+pub mod consume;
 pub mod emulator;
 pub mod enrich;
 pub mod generate;
+pub mod produce;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,8 @@ pub enum Command {
     Generate(generate::Args),
     Enrich(enrich::Args),
     Emulator(emulator::Args),
+    Produce(produce::Args),
+    Consume(consume::Args),
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -38,5 +42,59 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args),
         Command::Enrich(args) => enrich::run(args),
         Command::Emulator(args) => emulator::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
     }
+}
+
+/// The async runtime the AWS commands run on.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// A Kinesis error, told the way a learner needs it: a missing stream names the
+/// stream and the target, and says how to create it.
+pub(crate) fn kinesis_error<E, R>(
+    err: aws_sdk_kinesis::error::SdkError<E, R>,
+    stream: &crate::stream_name::StreamName,
+    target: &crate::target::Target,
+) -> anyhow::Error
+where
+    E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_kinesis::error::ProvideErrorMetadata;
+    if err.code() == Some("ResourceNotFoundException") {
+        return anyhow::anyhow!(
+            "stream \"{stream}\" does not exist on {target}\n\
+             Create it with `aws kinesis create-stream --stream-name {stream} --shard-count 1` \
+             (add --endpoint-url for a local target), or `kinesis-lab infra up` for the lab's part 2 streams."
+        );
+    }
+    anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err))
+}
+
+/// Resolves on Ctrl+C (SIGINT) or SIGTERM. The handlers are installed when this
+/// is called, not when the future is first awaited, so a signal that comes
+/// right after a command says it is ready is not lost.
+#[cfg(unix)]
+pub(crate) fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use anyhow::Context;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl+C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+pub(crate) fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -6,6 +6,7 @@ mod conformance;
 mod emulator;
 mod enrichment;
 mod offline;
+mod programs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

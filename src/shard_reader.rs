@@ -1,0 +1,430 @@
+//! Reading every shard of a stream, as a Kinesis consumer must (lab steps 1.3
+//! and 2.2.2).
+//!
+//! The lab's consumer listed the shards once, took a `TRIM_HORIZON` iterator for
+//! each, and looped over them calling GetRecords. That works until something
+//! changes. This reader keeps working when it does:
+//!
+//! - **Every shard**: the listing follows `NextToken`, so no shard is missed.
+//! - **Within the limits**: a shard may be read 5 times a second. A shard that
+//!   is behind is read again after 200 ms; one that returned nothing waits about
+//!   a second; a throttled one waits a second and is tried again.
+//! - **Expired iterators**: an iterator lives 5 minutes. When one expires, a new
+//!   one is taken right after the last record read, so nothing is skipped or
+//!   read twice.
+//! - **Reshards**: when a shard ends (its iterator runs out after a split or a
+//!   merge), the reader lists the shards again and starts on the children once
+//!   all of their parents have been read to the end. That keeps the order of
+//!   each partition key, which moved from the parent to a child.
+//! - **Resuming**: positions from a [`Checkpoint`] pick up after the last record
+//!   processed.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
+use chrono::{DateTime, Utc};
+use tokio::time::{Instant, sleep_until};
+
+use crate::checkpoint::{Checkpoint, ShardPosition};
+
+/// Kinesis allows 5 GetRecords per second per shard.
+const BEHIND_INTERVAL: Duration = Duration::from_millis(200);
+/// How long to wait after a read that found nothing new.
+pub const IDLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a throttled or failing shard waits at first; it doubles up to the max.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Where to start in shards that have no checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartingPosition {
+    /// The oldest record still in the stream (what the lab's consumers use).
+    TrimHorizon,
+    /// Only records put from now on.
+    Latest,
+    /// The first record that arrived at or after this time.
+    AtTimestamp(DateTime<Utc>),
+}
+
+/// One record, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    pub shard_id: String,
+    pub sequence_number: String,
+    pub partition_key: String,
+    pub data: Vec<u8>,
+    pub arrival: Option<DateTime<Utc>>,
+}
+
+/// What one GetRecords on one shard returned.
+#[derive(Debug, Clone)]
+pub struct ShardBatch {
+    pub shard_id: String,
+    pub records: Vec<ReadRecord>,
+    /// How far the shard's newest record is ahead of what was read.
+    pub millis_behind_latest: Option<i64>,
+    /// The shard is closed and has been read to its end.
+    pub ended: bool,
+}
+
+/// Why the reader cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("stream \"{0}\" does not exist")]
+    StreamNotFound(String),
+    #[error("stream \"{0}\" has no shard left to read")]
+    NoShards(String),
+    #[error("cannot read stream \"{stream}\": {message}")]
+    Kinesis { stream: String, message: String },
+}
+
+/// The position in every shard of one stream.
+pub struct ShardReader {
+    client: Client,
+    stream: String,
+    start: StartingPosition,
+    limit: i32,
+    active: Vec<ShardState>,
+    /// Shards read to their end.
+    finished: HashSet<String>,
+    /// Every shard listed so far.
+    known: HashSet<String>,
+    /// Shards waiting for their parents to end, with those parents.
+    waiting: HashMap<String, Vec<String>>,
+}
+
+struct ShardState {
+    shard_id: String,
+    iterator: String,
+    /// The last record read: where a renewed iterator starts.
+    last_sequence_number: Option<String>,
+    /// How the shard was first opened, for an iterator that expires unused.
+    opened: Opening,
+    next_read_at: Instant,
+    retry_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Opening {
+    TrimHorizon,
+    Latest(DateTime<Utc>),
+    AtTimestamp(DateTime<Utc>),
+    After(String),
+}
+
+impl ShardReader {
+    /// Lists the shards and takes an iterator for each one that can be read now.
+    pub async fn open(
+        client: Client,
+        stream: &str,
+        start: StartingPosition,
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<ShardReader, ReadError> {
+        let mut reader = ShardReader {
+            client,
+            stream: stream.to_owned(),
+            start,
+            limit: 1000,
+            active: Vec::new(),
+            finished: HashSet::new(),
+            known: HashSet::new(),
+            waiting: HashMap::new(),
+        };
+        let now = Utc::now();
+        let shards = reader.list_shards().await?;
+        reader
+            .known
+            .extend(shards.iter().map(|s| s.shard_id().to_owned()));
+        for shard in &shards {
+            let id = shard.shard_id();
+            let closed = shard
+                .sequence_number_range()
+                .and_then(|r| r.ending_sequence_number())
+                .is_some();
+            match checkpoint.and_then(|c| c.shards.get(id)) {
+                Some(ShardPosition::Finished) => {
+                    reader.finished.insert(id.to_owned());
+                }
+                Some(ShardPosition::After(sequence)) => {
+                    reader.add(id, Opening::After(sequence.clone())).await?
+                }
+                // From now on: the open shards, at their end; a closed shard has
+                // nothing more to come.
+                None if checkpoint.is_none() && start == StartingPosition::Latest => {
+                    if closed {
+                        reader.finished.insert(id.to_owned());
+                    } else {
+                        reader.add(id, Opening::Latest(now)).await?;
+                    }
+                }
+                None => {
+                    let parents: Vec<String> = has_parents(shard)
+                        .into_iter()
+                        .filter(|p| reader.known.contains(p))
+                        .collect();
+                    if !parents.is_empty() {
+                        reader.waiting.insert(id.to_owned(), parents);
+                    } else {
+                        // Resuming: a shard the checkpoint has never seen was created
+                        // while we were stopped, so all of it is new to us.
+                        let opening = match (checkpoint, start) {
+                            (Some(_), _) | (None, StartingPosition::TrimHorizon) => Opening::TrimHorizon,
+                            (None, StartingPosition::AtTimestamp(at)) => Opening::AtTimestamp(at),
+                            (None, StartingPosition::Latest) => unreachable!("handled above"),
+                        };
+                        reader.add(id, opening).await?;
+                    }
+                }
+            }
+        }
+        reader.start_ready_children().await?;
+        Ok(reader)
+    }
+
+    /// Reads at most this many records per GetRecords (Kinesis allows 10,000).
+    pub fn with_limit(mut self, limit: i32) -> ShardReader {
+        self.limit = limit.clamp(1, 10_000);
+        self
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The shards being read now.
+    pub fn active_shards(&self) -> Vec<&str> {
+        self.active.iter().map(|s| s.shard_id.as_str()).collect()
+    }
+
+    /// Waits for the shard whose turn comes first, and reads it once.
+    pub async fn next_batch(&mut self) -> Result<ShardBatch, ReadError> {
+        loop {
+            let Some(index) = (0..self.active.len()).min_by_key(|&i| self.active[i].next_read_at) else {
+                return Err(ReadError::NoShards(self.stream.clone()));
+            };
+            sleep_until(self.active[index].next_read_at).await;
+            if let Some(batch) = self.read(index).await? {
+                return Ok(batch);
+            }
+        }
+    }
+
+    /// One GetRecords; `None` when the shard must be tried again later.
+    async fn read(&mut self, index: usize) -> Result<Option<ShardBatch>, ReadError> {
+        let iterator = self.active[index].iterator.clone();
+        let result = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(self.limit)
+            .send()
+            .await;
+        let output = match result {
+            Ok(output) => output,
+            Err(err) => {
+                match err.code() {
+                    Some("ExpiredIteratorException") => {
+                        let state = &self.active[index];
+                        tracing::debug!(shard = %state.shard_id, "the shard iterator expired; taking a new one");
+                        let opening = match (&state.last_sequence_number, &state.opened) {
+                            (Some(sequence), _) => Opening::After(sequence.clone()),
+                            // Taken at LATEST and expired before any record came: ask for
+                            // what arrived since. Timestamps are precise to the
+                            // millisecond, so a record from just before may come too:
+                            // at least once, never lost.
+                            (None, Opening::Latest(at)) => Opening::AtTimestamp(*at),
+                            (None, opened) => opened.clone(),
+                        };
+                        let shard_id = state.shard_id.clone();
+                        self.active[index].iterator = self.iterator(&shard_id, &opening).await?;
+                    }
+                    Some("ResourceNotFoundException") => {
+                        return Err(ReadError::StreamNotFound(self.stream.clone()));
+                    }
+                    code => {
+                        let state = &mut self.active[index];
+                        if code == Some("ProvisionedThroughputExceededException") {
+                            tracing::debug!(shard = %state.shard_id, "throttled; reading this shard again later");
+                        } else {
+                            tracing::warn!(
+                                shard = %state.shard_id,
+                                "GetRecords failed, trying again in {:?}: {}",
+                                state.retry_interval,
+                                DisplayErrorContext(&err)
+                            );
+                        }
+                        state.next_read_at = Instant::now() + state.retry_interval;
+                        state.retry_interval = (state.retry_interval * 2).min(MAX_RETRY_INTERVAL);
+                    }
+                }
+                return Ok(None);
+            }
+        };
+
+        let state = &mut self.active[index];
+        state.retry_interval = RETRY_INTERVAL;
+        let records: Vec<ReadRecord> = output
+            .records()
+            .iter()
+            .map(|record| ReadRecord {
+                shard_id: state.shard_id.clone(),
+                sequence_number: record.sequence_number().to_owned(),
+                partition_key: record.partition_key().unwrap_or_default().to_owned(),
+                data: record.data().as_ref().to_vec(),
+                arrival: record
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            })
+            .collect();
+        if let Some(last) = records.last() {
+            state.last_sequence_number = Some(last.sequence_number.clone());
+        }
+        let behind = output.millis_behind_latest();
+        let busy = records.len() as i32 >= self.limit || behind.is_some_and(|ms| ms > 0);
+        state.next_read_at = Instant::now() + if busy { BEHIND_INTERVAL } else { IDLE_INTERVAL };
+        let shard_id = state.shard_id.clone();
+        let ended = match output.next_shard_iterator() {
+            Some(next) => {
+                state.iterator = next.to_owned();
+                false
+            }
+            None => {
+                tracing::debug!(shard = %shard_id, stream = %self.stream, "shard read to its end");
+                self.active.remove(index);
+                self.finished.insert(shard_id.clone());
+                self.follow_reshard().await?;
+                true
+            }
+        };
+        Ok(Some(ShardBatch {
+            shard_id,
+            records,
+            millis_behind_latest: behind,
+            ended,
+        }))
+    }
+
+    /// Lists the shards again and starts on children whose parents have ended.
+    async fn follow_reshard(&mut self) -> Result<(), ReadError> {
+        for shard in self.list_shards().await? {
+            let id = shard.shard_id().to_owned();
+            if self.known.insert(id.clone()) {
+                self.waiting.insert(id, has_parents(&shard));
+            }
+        }
+        self.start_ready_children().await
+    }
+
+    async fn start_ready_children(&mut self) -> Result<(), ReadError> {
+        let ready: Vec<String> = self
+            .waiting
+            .iter()
+            .filter(|(_, parents)| {
+                parents
+                    .iter()
+                    .all(|p| self.finished.contains(p) || !self.known.contains(p))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ready {
+            self.waiting.remove(&id);
+            tracing::debug!(shard = %id, stream = %self.stream, "reading a child shard");
+            // All of a child is newer than its parents, except when the reader
+            // was asked to start at a time: then the child starts there too.
+            let opening = match self.start {
+                StartingPosition::AtTimestamp(at) => Opening::AtTimestamp(at),
+                _ => Opening::TrimHorizon,
+            };
+            self.add(&id, opening).await?;
+        }
+        Ok(())
+    }
+
+    async fn add(&mut self, shard_id: &str, opening: Opening) -> Result<(), ReadError> {
+        let iterator = self.iterator(shard_id, &opening).await?;
+        self.active.push(ShardState {
+            shard_id: shard_id.to_owned(),
+            iterator,
+            last_sequence_number: match &opening {
+                Opening::After(sequence) => Some(sequence.clone()),
+                _ => None,
+            },
+            opened: opening,
+            next_read_at: Instant::now(),
+            retry_interval: RETRY_INTERVAL,
+        });
+        Ok(())
+    }
+
+    async fn iterator(&self, shard_id: &str, opening: &Opening) -> Result<String, ReadError> {
+        let request = self
+            .client
+            .get_shard_iterator()
+            .stream_name(&self.stream)
+            .shard_id(shard_id);
+        let request = match opening {
+            Opening::TrimHorizon => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            Opening::Latest(_) => request.shard_iterator_type(ShardIteratorType::Latest),
+            Opening::AtTimestamp(at) => request
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
+                    at.timestamp_millis(),
+                )),
+            Opening::After(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .starting_sequence_number(sequence),
+        };
+        let output = request.send().await.map_err(|err| self.error(&err))?;
+        output
+            .shard_iterator()
+            .map(str::to_owned)
+            .ok_or_else(|| ReadError::Kinesis {
+                stream: self.stream.clone(),
+                message: format!("no iterator returned for shard {shard_id}"),
+            })
+    }
+
+    /// Every shard of the stream, following `NextToken` through the pages.
+    async fn list_shards(&self) -> Result<Vec<Shard>, ReadError> {
+        let mut shards = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            // With a token, the stream name must be left out.
+            let request = match &next_token {
+                Some(token) => self.client.list_shards().next_token(token),
+                None => self.client.list_shards().stream_name(&self.stream),
+            };
+            let output = request.send().await.map_err(|err| self.error(&err))?;
+            shards.extend_from_slice(output.shards());
+            next_token = output.next_token().map(str::to_owned);
+            if next_token.is_none() {
+                return Ok(shards);
+            }
+        }
+    }
+
+    fn error<E, R>(&self, err: &SdkError<E, R>) -> ReadError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match err.code() {
+            Some("ResourceNotFoundException") => ReadError::StreamNotFound(self.stream.clone()),
+            _ => ReadError::Kinesis {
+                stream: self.stream.clone(),
+                message: DisplayErrorContext(err).to_string(),
+            },
+        }
+    }
+}
+
+fn has_parents(shard: &Shard) -> Vec<String> {
+    [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect()
+}

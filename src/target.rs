@@ -1,0 +1,286 @@
+//! Where the lab's programs send their requests: the target.
+//!
+//! Every command that talks to AWS takes the same two flags and nothing else
+//! about where it runs:
+//!
+//! | flags | target | credentials |
+//! |---|---|---|
+//! | none | the embedded emulator at `http://127.0.0.1:4566` | `test` / `test` |
+//! | `--endpoint-url URL` (or `AWS_ENDPOINT_URL`) | LocalStack or any compatible endpoint | `test` / `test` |
+//! | `--aws` | real AWS, through the standard credential chain, `AWS_PROFILE`, `AWS_REGION` | yours |
+//!
+//! Real AWS is never the default: it costs money. When it is chosen, the account
+//! is printed before anything is created, so that nobody builds the lab in the
+//! wrong account by accident.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_sdk_kinesis::config::{Credentials, Region};
+
+/// The embedded emulator's address when it runs with its defaults.
+pub const EMULATOR_URL: &str = "http://127.0.0.1:4566";
+
+/// The lab runs in us-east-1; so do the emulator and LocalStack by default.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The target flags, shared by every command that talks to AWS.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetArgs {
+    /// Send requests to this endpoint (LocalStack, or an emulator on another
+    /// port) instead of the embedded emulator at http://127.0.0.1:4566.
+    /// Also read from AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL", conflicts_with = "aws", global = true)]
+    pub endpoint_url: Option<String>,
+
+    /// Use real AWS, with your credentials (AWS_PROFILE, AWS_REGION, ...).
+    /// This creates resources that cost money.
+    #[arg(long, global = true)]
+    pub aws: bool,
+}
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The embedded emulator at its default address.
+    Emulator,
+    /// Any endpoint that speaks AWS's protocols: LocalStack, another emulator.
+    Endpoint(String),
+    Aws,
+}
+
+impl TargetArgs {
+    /// The target these flags name. `AWS_ENDPOINT_URL` counts only when
+    /// neither flag is given: `--aws` means AWS, whatever the environment says.
+    pub fn target(&self) -> Target {
+        if self.aws {
+            return Target::Aws;
+        }
+        let from_env = || {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|url| !url.is_empty())
+        };
+        match self.endpoint_url.clone().or_else(from_env) {
+            Some(url) if url.trim_end_matches('/') == EMULATOR_URL => Target::Emulator,
+            Some(url) => Target::Endpoint(url),
+            None => Target::Emulator,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Emulator => write!(f, "the emulator at {EMULATOR_URL}"),
+            Target::Endpoint(url) => write!(f, "the endpoint {url}"),
+            Target::Aws => f.write_str("real AWS"),
+        }
+    }
+}
+
+/// The clients of every service the lab uses, all pointed at one target.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub target: Target,
+    pub region: String,
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub firehose: aws_sdk_firehose::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Why the target cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "nothing answers at {EMULATOR_URL}\n\
+         Start the emulator in another terminal with `kinesis-lab emulator`, or choose another \
+         target with --endpoint-url URL (or --aws for real AWS)."
+    )]
+    EmulatorNotRunning,
+    #[error("nothing answers at {url} (from --endpoint-url or AWS_ENDPOINT_URL): {reason}")]
+    EndpointNotAnswering { url: String, reason: String },
+    #[error("{url:?} is not an http:// or https:// URL")]
+    BadUrl { url: String },
+}
+
+impl Target {
+    /// Clients for this target. For the emulator and other endpoints, checks
+    /// first that something answers there, so that a forgotten emulator is a
+    /// clear message rather than a connection error deep in a request.
+    pub async fn connect(&self) -> Result<Clients, TargetError> {
+        match self {
+            Target::Emulator => {
+                if answers(EMULATOR_URL).await.is_err() {
+                    return Err(TargetError::EmulatorNotRunning);
+                }
+                Ok(self.local_clients(EMULATOR_URL).await)
+            }
+            Target::Endpoint(url) => {
+                answers(url)
+                    .await
+                    .map_err(|reason| TargetError::EndpointNotAnswering {
+                        url: url.clone(),
+                        reason,
+                    })?;
+                Ok(self.local_clients(url).await)
+            }
+            Target::Aws => {
+                let region = RegionProviderChain::default_provider().or_else(DEFAULT_REGION);
+                let config = aws_config::defaults(BehaviorVersion::latest())
+                    .region(region)
+                    .load()
+                    .await;
+                let region = config
+                    .region()
+                    .map_or(DEFAULT_REGION.to_owned(), |r| r.to_string());
+                Ok(Clients {
+                    target: self.clone(),
+                    region,
+                    kinesis: aws_sdk_kinesis::Client::new(&config),
+                    firehose: aws_sdk_firehose::Client::new(&config),
+                    s3: aws_sdk_s3::Client::new(&config),
+                    sts: aws_sdk_sts::Client::new(&config),
+                })
+            }
+        }
+    }
+
+    /// Clients for a local endpoint: test credentials, the region from
+    /// `AWS_REGION` or us-east-1, and path-style S3 (no DNS for bucket names).
+    async fn local_clients(&self, url: &str) -> Clients {
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| DEFAULT_REGION.to_owned());
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.clone()))
+            .credentials_provider(Credentials::new("test", "test", None, None, "kinesis-lab"))
+            .endpoint_url(url)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        Clients {
+            target: self.clone(),
+            region,
+            kinesis: aws_sdk_kinesis::Client::new(&config),
+            firehose: aws_sdk_firehose::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sts: aws_sdk_sts::Client::new(&config),
+        }
+    }
+}
+
+impl Clients {
+    /// The account the target acts as, from STS. On real AWS it is printed,
+    /// with a reminder of the cost, before the caller creates anything.
+    pub async fn account_id(&self) -> anyhow::Result<String> {
+        let identity = self.sts.get_caller_identity().send().await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot learn the account id from STS on {}: {}",
+                self.target,
+                aws_sdk_sts::error::DisplayErrorContext(&err)
+            )
+        })?;
+        let account = identity.account().unwrap_or_default().to_owned();
+        if self.target == Target::Aws {
+            eprintln!(
+                "using real AWS: account {account}, region {} (what is created here costs money)",
+                self.region
+            );
+        }
+        Ok(account)
+    }
+}
+
+/// Connects to the endpoint's host and port, to tell "nothing there" from
+/// every other failure before the SDK buries it in retries.
+async fn answers(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .map(|rest| (rest, 80))
+        .or_else(|| url.strip_prefix("https://").map(|rest| (rest, 443)));
+    let Some((rest, default_port)) = rest else {
+        return Err(TargetError::BadUrl { url: url.to_owned() }.to_string());
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let address = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        && !authority.ends_with(']')
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:{default_port}")
+    };
+    match tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(&address)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("no answer within 3 s".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_emulator_is_the_default_and_aws_is_explicit() {
+        let args = TargetArgs::default();
+        // Only meaningful when the environment names no endpoint.
+        if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+            assert_eq!(args.target(), Target::Emulator);
+        }
+        assert_eq!(
+            TargetArgs {
+                aws: true,
+                ..TargetArgs::default()
+            }
+            .target(),
+            Target::Aws
+        );
+        let local = TargetArgs {
+            endpoint_url: Some("http://localhost:4566".into()),
+            aws: false,
+        };
+        assert_eq!(local.target(), Target::Endpoint("http://localhost:4566".into()));
+        let same = TargetArgs {
+            endpoint_url: Some("http://127.0.0.1:4566/".into()),
+            aws: false,
+        };
+        assert_eq!(same.target(), Target::Emulator);
+    }
+
+    #[tokio::test]
+    async fn a_missing_emulator_is_a_message_that_says_what_to_do() {
+        // A port nobody listens on: bind one, note it, free it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let err = Target::Endpoint(url.clone()).connect().await.unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("nothing answers at {url}")),
+            "{err}"
+        );
+        assert!(
+            TargetError::EmulatorNotRunning
+                .to_string()
+                .contains("kinesis-lab emulator")
+        );
+        let err = Target::Endpoint("localhost:4566".into())
+            .connect()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("is not an http:// or https:// URL"),
+            "{err}"
+        );
+    }
+}

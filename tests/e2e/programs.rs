@@ -1,0 +1,355 @@
+//! The lab's programs against an embedded emulator, over real HTTP with the SDK:
+//! the shard reader behind `consume` (and the ETL), and the commands themselves.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_kinesis::primitives::Blob;
+use emulator::config::KinesisOptions;
+use emulator::{Config, Emulator};
+use kinesis_lab::checkpoint::{Checkpoint, ShardPosition};
+use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
+use kinesis_lab::target::Target;
+
+use crate::{kinesis_lab, text};
+
+struct Local {
+    emulator: Emulator,
+    kinesis: aws_sdk_kinesis::Client,
+}
+
+async fn local(config: Config) -> Local {
+    let emulator = Emulator::start(config).await.unwrap();
+    let clients = Target::Endpoint(emulator.endpoint_url().to_owned())
+        .connect()
+        .await
+        .unwrap();
+    Local {
+        kinesis: clients.kinesis,
+        emulator,
+    }
+}
+
+impl Local {
+    async fn stream(&self, name: &str, shards: i32) {
+        self.kinesis
+            .create_stream()
+            .stream_name(name)
+            .shard_count(shards)
+            .send()
+            .await
+            .unwrap();
+        for _ in 0..100 {
+            let summary = self
+                .kinesis
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .unwrap();
+            if summary
+                .stream_description_summary()
+                .unwrap()
+                .stream_status()
+                .as_str()
+                == "ACTIVE"
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{name} never became ACTIVE");
+    }
+
+    async fn put(&self, stream: &str, keys: impl IntoIterator<Item = String>) {
+        for key in keys {
+            let data = format!("{{\"session_id\":\"{key}\"}}");
+            self.kinesis
+                .put_record()
+                .stream_name(stream)
+                .partition_key(key)
+                .data(Blob::new(data))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn split(&self, stream: &str) {
+        self.kinesis
+            .update_shard_count()
+            .stream_name(stream)
+            .target_shard_count(2)
+            .scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling)
+            .send()
+            .await
+            .unwrap();
+        self.stream_active(stream).await;
+    }
+
+    async fn stream_active(&self, name: &str) {
+        for _ in 0..100 {
+            let summary = self
+                .kinesis
+                .describe_stream_summary()
+                .stream_name(name)
+                .send()
+                .await
+                .unwrap();
+            if summary
+                .stream_description_summary()
+                .unwrap()
+                .stream_status()
+                .as_str()
+                == "ACTIVE"
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// Reads until `count` records came, returning their partition keys in read order.
+async fn read(reader: &mut ShardReader, count: usize) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} records: {got:?}",
+            got.len()
+        );
+        let batch = reader.next_batch().await.unwrap();
+        got.extend(batch.records.into_iter().map(|r| r.partition_key));
+    }
+    got
+}
+
+/// Every shard is read, each in its order: all records come, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reader_reads_every_shard_in_order() {
+    let lab = local(Config::for_tests()).await;
+    lab.stream("s", 4).await;
+    let sent = keys("k", 40);
+    lab.put("s", sent.clone()).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+        .await
+        .unwrap();
+    let mut per_shard: HashMap<String, Vec<String>> = HashMap::new();
+    let mut total = 0;
+    while total < sent.len() {
+        let batch = reader.next_batch().await.unwrap();
+        total += batch.records.len();
+        for record in batch.records {
+            per_shard
+                .entry(record.shard_id)
+                .or_default()
+                .push(record.sequence_number);
+        }
+    }
+    assert_eq!(total, sent.len());
+    assert!(per_shard.len() > 1, "the keys spread over several shards");
+    for sequences in per_shard.values() {
+        // Sequence numbers are decimal strings too long for any integer type.
+        let order = |s: &String| (s.len(), s.clone());
+        assert!(
+            sequences.windows(2).all(|w| order(&w[0]) < order(&w[1])),
+            "in order within the shard"
+        );
+    }
+}
+
+/// An iterator that expired is renewed right after the last record read: the
+/// next records come, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_iterator_is_renewed_after_the_last_record() {
+    let config = Config {
+        kinesis: KinesisOptions {
+            iterator_ttl: Duration::from_secs(1),
+            ..Config::for_tests().kinesis
+        },
+        ..Config::for_tests()
+    };
+    let lab = local(config).await;
+    lab.stream("s", 1).await;
+    lab.put("s", keys("a", 3)).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+        .await
+        .unwrap();
+    assert_eq!(read(&mut reader, 3).await, keys("a", 3));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    lab.put("s", keys("b", 3)).await;
+    assert_eq!(read(&mut reader, 3).await, keys("b", 3));
+}
+
+/// An iterator taken at LATEST that expires before any record came still gets
+/// every record put after it was taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_latest_iterator_loses_nothing() {
+    let config = Config {
+        kinesis: KinesisOptions {
+            iterator_ttl: Duration::from_secs(1),
+            ..Config::for_tests().kinesis
+        },
+        ..Config::for_tests()
+    };
+    let lab = local(config).await;
+    lab.stream("s", 1).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::Latest, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    lab.put("s", keys("n", 3)).await;
+    assert_eq!(read(&mut reader, 3).await, keys("n", 3));
+}
+
+/// A reshard while reading: the parent is read to its end, then its children.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reshard_is_followed_parents_first() {
+    let lab = local(Config::for_tests()).await;
+    lab.stream("s", 1).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+        .await
+        .unwrap();
+    lab.put("s", keys("before", 5)).await;
+    lab.split("s").await;
+    lab.put("s", keys("after", 6)).await;
+    let got = read(&mut reader, 11).await;
+    assert_eq!(
+        got[..5],
+        keys("before", 5)[..],
+        "the parent's records, in order, first: {got:?}"
+    );
+    let mut after = got[5..].to_vec();
+    after.sort();
+    assert_eq!(after, keys("after", 6));
+}
+
+/// A reader opened with a checkpoint starts after the positions it holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_resumes_after_the_last_record() {
+    let lab = local(Config::for_tests()).await;
+    lab.stream("s", 1).await;
+    lab.put("s", keys("old", 4)).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+        .await
+        .unwrap();
+    let batch = reader.next_batch().await.unwrap();
+    assert_eq!(batch.records.len(), 4);
+    let mut checkpoint = Checkpoint::new("s");
+    let last = batch.records.last().unwrap().sequence_number.clone();
+    checkpoint
+        .shards
+        .insert(batch.shard_id.clone(), ShardPosition::After(last));
+    lab.put("s", keys("new", 2)).await;
+
+    let mut resumed = ShardReader::open(
+        lab.kinesis.clone(),
+        "s",
+        StartingPosition::TrimHorizon,
+        Some(&checkpoint),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read(&mut resumed, 2).await, keys("new", 2));
+    drop(lab.emulator);
+}
+
+/// `produce` then `consume`, as in lab steps 1.3 to 1.5: every record comes back
+/// with its partition key; a bad record is refused and nothing is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn produce_then_consume() {
+    let lab = local(Config::for_tests()).await;
+    lab.stream("cli", 2).await;
+    let url = lab.emulator.endpoint_url().to_owned();
+    let example = std::fs::read_to_string(crate::root().join("data/example_record.json")).unwrap();
+    let records = [
+        example.clone(),
+        r#"{"session_id": "b2", "country": "France"}"#.to_owned(),
+    ];
+    for record in &records {
+        let output = kinesis_lab(
+            &[
+                "produce",
+                "--endpoint-url",
+                &url,
+                "--stream",
+                "cli",
+                "--json_string",
+                record,
+            ],
+            b"",
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert!(
+            text(&output.stdout).starts_with("Produced record "),
+            "{}",
+            text(&output.stdout)
+        );
+        assert!(text(&output.stdout).contains(" to Shard shardId-"));
+    }
+    let refused = kinesis_lab(
+        &[
+            "produce",
+            "--endpoint-url",
+            &url,
+            "--stream",
+            "cli",
+            "--json-string",
+            "{\"x\": 1}",
+        ],
+        b"",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("no session_id"));
+
+    let output = kinesis_lab(
+        &[
+            "consume",
+            "--endpoint-url",
+            &url,
+            "--stream",
+            "cli",
+            "--no-follow",
+            "--output",
+            "json",
+        ],
+        b"",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut keys: Vec<&str> = lines
+        .iter()
+        .map(|l| l["partition_key"].as_str().unwrap())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["a1", "b2"]);
+    let example: serde_json::Value = serde_json::from_str(&example).unwrap();
+    assert!(lines.iter().any(|l| l["data"] == example));
+    let summary = text(&output.stderr).lines().last().unwrap_or_default();
+    assert!(summary.starts_with("read 2 records from "), "{summary}");
+}
+
+/// The emulator answers STS GetCallerIdentity with its account, which names the
+/// lab's buckets, as on AWS and LocalStack.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_id_comes_from_sts() {
+    let config = Config {
+        account_id: "123456789012".into(),
+        ..Config::for_tests()
+    };
+    let lab = local(config).await;
+    let clients = Target::Endpoint(lab.emulator.endpoint_url().to_owned())
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(clients.account_id().await.unwrap(), "123456789012");
+}
