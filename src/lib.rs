@@ -10,6 +10,7 @@
 //! - [`target`]: where requests go: the embedded emulator, another endpoint, or real AWS.
 //! - [`shard_reader`]: reading every shard, within the limits, through expiries and reshards.
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
+//! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod enrich;
 pub mod fixtures;
 pub mod generator;
+pub mod infra;
 pub mod routing;
 pub mod session;
 pub mod shard_reader;

@@ -2,34 +2,62 @@
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use crate::generator::SessionGenerator;
+use aws_sdk_kinesis::primitives::Blob;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::generator::{ArrivalSchedule, SessionGenerator};
+use crate::routing::Route;
+use crate::stream_name::StreamName;
+use crate::target::TargetArgs;
 
 /// Make user sessions like the ones the lab's hidden producer sent
 ///
 /// In part 2 of the lab, a producer you never see feeds
-/// `de-c2w2lab1-kinesis-data-stream` with user sessions of a web shop. This
+/// de-c2w2lab1-kinesis-data-stream with user sessions of a web shop. This
 /// command makes sessions like those, with the distributions of the lab's real
 /// run (countries, cities, credit limits, 1 to 5 products with string
-/// quantities), and prints them as JSON lines, one session per line, as fast as
-/// it can.
+/// quantities).
+///
+/// With --stream it is that producer: it puts each session on the stream
+/// (partition key session_id), one every 10 seconds on average, with the
+/// random gaps of real arrivals (--mean-gap 0s for no pause), until --count
+/// sessions were put or Ctrl+C. Without --stream it prints them as JSON lines,
+/// as fast as it can.
 ///
 /// The same --seed gives the same sessions, byte for byte, on every machine.
 /// Without one, a seed is drawn and printed to standard error, so that any run
 /// can be repeated.
 ///
-/// Example: kinesis-lab generate --count 100 | kinesis-lab enrich
+/// Examples:
+///   kinesis-lab generate --count 100 | kinesis-lab enrich
+///   kinesis-lab generate --stream de-c2w2lab1-kinesis-data-stream
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// How many sessions to make.
-    #[arg(long, short = 'n', default_value_t = 10, value_name = "N")]
-    pub count: u64,
+    /// How many sessions to make [default: 10 when printing, no end with --stream].
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
 
     /// Seed of the random generator.
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+
+    /// Put the sessions on this stream instead of printing them.
+    #[arg(long, value_name = "NAME")]
+    pub stream: Option<StreamName>,
+
+    /// With --stream: the mean gap between two sessions (10s, 200ms, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub mean_gap: Duration,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
+
+/// How many sessions are printed when no --count is given.
+const DEFAULT_PRINTED: u64 = 10;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let seed = args.seed.unwrap_or_else(|| {
@@ -37,11 +65,103 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("seed: {seed} (pass --seed {seed} to make these sessions again)");
         seed
     });
+    match &args.stream {
+        None => print(seed, args.count.unwrap_or(DEFAULT_PRINTED)),
+        Some(stream) => super::runtime()?.block_on(put(&args, stream, seed)),
+    }
+}
+
+fn print(seed: u64, count: u64) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    for session in SessionGenerator::new(seed).take(args.count.try_into()?) {
+    for session in SessionGenerator::new(seed).take(count.try_into()?) {
         serde_json::to_writer(&mut out, &session)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The producer: sessions put one by one, with Poisson-spaced gaps.
+async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<ExitCode> {
+    let stop = super::stop_signal()?;
+    tokio::pin!(stop);
+    let clients = args.target.target().connect().await?;
+    let progress = match args.count {
+        Some(count) => ProgressBar::new(count).with_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} sessions put on {prefix} {wide_msg}")
+                .expect("a valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} sessions put on {prefix} {wide_msg}")
+                .expect("a valid template"),
+        ),
+    };
+    progress.set_prefix(stream.to_string());
+    let mut schedule = ArrivalSchedule::new(seed, args.mean_gap);
+    let mut sessions = SessionGenerator::new(seed);
+    let (mut usa, mut international) = (0u64, 0u64);
+    let mut put_count = 0;
+    while args.count.is_none_or(|count| put_count < count) {
+        if put_count > 0 {
+            let gap = schedule.next_gap();
+            progress.set_message(format!("(next in {:.1} s)", gap.as_secs_f64()));
+            tokio::select! {
+                _ = tokio::time::sleep(gap) => {}
+                _ = &mut stop => break,
+            }
+        }
+        let session = sessions.session();
+        let id = session["session_id"]
+            .as_str()
+            .expect("generated sessions have an id")
+            .to_owned();
+        let country = session["country"].as_str().unwrap_or_default().to_owned();
+        let data = serde_json::to_vec(&session)?;
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let request = clients
+                .kinesis
+                .put_record()
+                .stream_name(stream.as_str())
+                .partition_key(&id)
+                .data(Blob::new(data.clone()));
+            match request.send().await {
+                Ok(_) => break,
+                // A missing stream will not appear by waiting.
+                Err(err)
+                    if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
+                        == Some("ResourceNotFoundException") =>
+                {
+                    progress.abandon();
+                    return Err(super::kinesis_error(err, stream, &clients.target));
+                }
+                Err(err) => {
+                    progress.suspend(|| {
+                        tracing::warn!(
+                            "PutRecord failed, trying again in {delay:?}: {}",
+                            aws_sdk_kinesis::error::DisplayErrorContext(&err)
+                        )
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = &mut stop => {
+                            progress.finish_and_clear();
+                            eprintln!("stopped with session {id} not put");
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        match Route::for_country(&country) {
+            Route::Usa => usa += 1,
+            Route::International => international += 1,
+        }
+        put_count += 1;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    eprintln!("put {put_count} sessions on {stream} ({usa} USA, {international} international)");
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ pub mod consume;
 pub mod emulator;
 pub mod enrich;
 pub mod generate;
+pub mod infra;
 pub mod produce;
 
 use std::process::ExitCode;
@@ -34,6 +35,7 @@ pub enum Command {
     Emulator(emulator::Args),
     Produce(produce::Args),
     Consume(consume::Args),
+    Infra(infra::Args),
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Emulator(args) => emulator::run(args),
         Command::Produce(args) => produce::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::Infra(args) => infra::run(args),
     }
 }
 

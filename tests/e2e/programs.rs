@@ -353,3 +353,47 @@ async fn the_account_id_comes_from_sts() {
         .unwrap();
     assert_eq!(clients.account_id().await.unwrap(), "123456789012");
 }
+
+/// `infra up` makes the lab's part 2 as the lab names it, a second `up` changes
+/// nothing, `status` shows it, and `down` removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn infra_up_status_down() {
+    let lab = local(Config::for_tests()).await;
+    let url = lab.emulator.endpoint_url().to_owned();
+    for _ in 0..2 {
+        let up = kinesis_lab(
+            &["infra", "up", "--endpoint-url", &url, "--buffer-interval", "1"],
+            b"",
+        );
+        assert!(up.status.success(), "{}", text(&up.stderr));
+    }
+    let status = kinesis_lab(&["infra", "status", "--endpoint-url", &url], b"");
+    let table = text(&status.stdout);
+    for name in [
+        "de-c2w2lab1-kinesis-data-stream ",
+        "de-c2w2lab1-usa-data-stream",
+        "de-c2w2lab1-international-data-stream",
+        "de-c2w2lab1-000000000000-usa",
+        "de-c2w2lab1-000000000000-int",
+        "de-c2w2lab1-firehose-usa",
+        "de-c2w2lab1-firehose-international",
+    ] {
+        let line = table
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} missing from\n{table}"));
+        assert!(line.contains("ACTIVE") || line.contains("exists"), "{line}");
+    }
+    assert!(table.contains("4 open shards"));
+    let down = kinesis_lab(&["infra", "down", "--endpoint-url", &url], b"");
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let status = kinesis_lab(&["infra", "status", "--endpoint-url", &url], b"");
+    let table = text(&status.stdout);
+    assert!(
+        table
+            .lines()
+            .filter(|l| l.contains("de-c2w2lab1-firehose") || l.contains("000000000000"))
+            .all(|l| l.contains("missing")),
+        "{table}"
+    );
+}

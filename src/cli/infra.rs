@@ -1,0 +1,83 @@
+//! `kinesis-lab infra`: the lab's part 2 infrastructure (steps 2.1.1 to 2.1.4).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::infra::{self, DEFAULT_BUFFER_INTERVAL, UpOptions};
+use crate::target::{Target, TargetArgs};
+
+/// Create, inspect or delete the lab's part 2 infrastructure (steps 2.1.1 to 2.1.4)
+///
+/// The resources have the lab's exact names and configuration: the source
+/// stream de-c2w2lab1-kinesis-data-stream (4 shards), the USA and international
+/// streams (2 shards each), the buckets de-c2w2lab1-<account>-usa and -int, and
+/// the Firehose delivery streams de-c2w2lab1-firehose-usa and -international,
+/// each delivering its stream to its bucket under firehose/ every 60 s or 1 MB.
+/// The account id comes from STS (the emulator's is 000000000000).
+///
+/// up is idempotent: what exists is kept; it waits until everything is ACTIVE.
+/// down deletes only resources with the lab's names.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Create what is missing and wait until it is ACTIVE.
+    Up {
+        /// Firehose's IntervalInSeconds: how long it buffers before writing (the lab's 60; 0 to 900).
+        #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BUFFER_INTERVAL,
+              value_parser = clap::value_parser!(i32).range(0..=900))]
+        buffer_interval: i32,
+
+        /// Give up waiting for ACTIVE after this long.
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Delete the delivery streams, the streams and the buckets.
+    Down {
+        /// Keep the buckets and what Firehose delivered to them.
+        #[arg(long)]
+        keep_buckets: bool,
+    },
+    /// Show what exists and in what state.
+    Status,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let clients = args.target.target().connect().await?;
+        let account = clients.account_id().await?;
+        match args.action {
+            Action::Up { buffer_interval, timeout } => {
+                infra::up(&clients, &account, &UpOptions { buffer_interval, timeout }).await?;
+                print_status(&infra::status(&clients, &account).await?);
+            }
+            Action::Down { keep_buckets } => infra::down(&clients, &account, keep_buckets).await?,
+            Action::Status => {
+                let lines = infra::status(&clients, &account).await?;
+                print_status(&lines);
+                if clients.target == Target::Aws && lines.iter().any(|l| l.status != "missing") {
+                    eprintln!("these resources cost money while they exist: `kinesis-lab infra down --aws` removes them");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_status(lines: &[infra::Status]) {
+    let name_width = lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    for line in lines {
+        println!(
+            "{:<8}  {:<name_width$}  {:<9}  {}",
+            line.kind, line.name, line.status, line.detail
+        );
+    }
+}

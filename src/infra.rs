@@ -1,0 +1,605 @@
+//! The lab's part 2 infrastructure (steps 2.1.1 to 2.1.4): its names, its
+//! configuration, and how to create, inspect and delete it on any target.
+//!
+//! | resource | name |
+//! |---|---|
+//! | source stream, 4 shards | `de-c2w2lab1-kinesis-data-stream` |
+//! | USA stream, 2 shards | `de-c2w2lab1-usa-data-stream` |
+//! | international stream, 2 shards | `de-c2w2lab1-international-data-stream` |
+//! | buckets | `de-c2w2lab1-<account>-usa`, `de-c2w2lab1-<account>-int` |
+//! | Firehose delivery streams | `de-c2w2lab1-firehose-usa`, `de-c2w2lab1-firehose-international` |
+//!
+//! Each delivery stream reads its route's stream and writes to its bucket under
+//! `firehose/` (`errors/` for failures), buffering up to 1 MB or 60 s, with no
+//! compression or encryption, as the lab configures it.
+//!
+//! Everything here is idempotent: what exists is left as it is, so `up` can be
+//! run again after a failure, and `down` deletes only resources with these names.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use aws_sdk_firehose::error::ProvideErrorMetadata;
+use aws_sdk_firehose::types::{
+    BufferingHints, CloudWatchLoggingOptions, CompressionFormat, DeliveryStreamType, EncryptionConfiguration,
+    KinesisStreamSourceConfiguration, NoEncryptionConfig, S3DestinationConfiguration,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::routing::{Destinations, Route};
+use crate::target::Clients;
+
+pub const SOURCE_STREAM: &str = "de-c2w2lab1-kinesis-data-stream";
+/// The source stream of the lab's run had 4 shards.
+pub const SOURCE_SHARDS: i32 = 4;
+/// Each destination stream has 2 shards.
+pub const DESTINATION_SHARDS: i32 = 2;
+/// Part 1's stream, made with all defaults in the console.
+pub const CLI_STREAM: &str = "de-c2w2lab1-kinesis-data-stream-cli";
+/// The lab's Firehose buffering: 1 MB or 60 s.
+pub const BUFFER_SIZE_MB: i32 = 1;
+pub const DEFAULT_BUFFER_INTERVAL: i32 = 60;
+
+/// Everything the lab names after one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteResources {
+    pub route: Route,
+    pub stream: String,
+    pub bucket: String,
+    pub firehose: String,
+    pub log_group: String,
+    pub log_stream: String,
+}
+
+impl RouteResources {
+    pub fn new(route: Route, account: &str) -> RouteResources {
+        // The lab's text calls the bucket "-international"; its code, which ran,
+        // says "-int".
+        let (word, bucket_suffix) = match route {
+            Route::Usa => ("usa", "usa"),
+            Route::International => ("international", "int"),
+        };
+        RouteResources {
+            route,
+            stream: format!("de-c2w2lab1-{word}-data-stream"),
+            bucket: format!("de-c2w2lab1-{account}-{bucket_suffix}"),
+            firehose: format!("de-c2w2lab1-firehose-{word}"),
+            log_group: format!("de-c2w2lab1-firehose-{word}-log-group"),
+            log_stream: format!("de-c2w2lab1-{word}-firehose-log-stream"),
+        }
+    }
+
+    /// Both routes, USA first.
+    pub fn all(account: &str) -> [RouteResources; 2] {
+        Route::ALL.map(|route| RouteResources::new(route, account))
+    }
+}
+
+/// The ETL's destinations, as the lab writes them on its command line.
+pub fn lab_destinations() -> Destinations {
+    let [usa, international] = RouteResources::all("").map(|r| r.stream);
+    format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#)
+        .parse()
+        .expect("the lab's stream names are valid")
+}
+
+pub fn role_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/de-c2w2lab1-firehose-role")
+}
+
+/// How `up` runs.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub buffer_interval: i32,
+    /// How long to wait for everything to be ACTIVE.
+    pub timeout: Duration,
+}
+
+/// Creates what is missing of the lab's part 2 and waits until it is all ACTIVE.
+pub async fn up(clients: &Clients, account: &str, options: &UpOptions) -> anyhow::Result<()> {
+    let routes = RouteResources::all(account);
+    let existing = stream_names(clients).await?;
+    let mut streams = vec![(SOURCE_STREAM.to_owned(), SOURCE_SHARDS)];
+    streams.extend(routes.iter().map(|r| (r.stream.clone(), DESTINATION_SHARDS)));
+    for (stream, shards) in &streams {
+        if existing.contains(stream) {
+            continue;
+        }
+        let created = clients
+            .kinesis
+            .create_stream()
+            .stream_name(stream)
+            .shard_count(*shards)
+            .send()
+            .await;
+        match created {
+            Ok(_) => eprintln!("created stream {stream} ({shards} shards)"),
+            Err(err) if err.code() == Some("ResourceInUseException") => {}
+            Err(err) => bail!(
+                "cannot create stream {stream}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            ),
+        }
+    }
+    for (stream, _) in &streams {
+        wait_for(&format!("stream {stream}"), options.timeout, || {
+            stream_status(clients, stream)
+        })
+        .await?;
+    }
+
+    for route in &routes {
+        create_bucket(clients, &route.bucket).await?;
+    }
+
+    let delivery_streams = delivery_stream_names(clients).await?;
+    for route in &routes {
+        if delivery_streams.contains(&route.firehose) {
+            check_interval(clients, route, options.buffer_interval).await;
+            continue;
+        }
+        create_delivery_stream(clients, account, route, options.buffer_interval).await?;
+        eprintln!(
+            "created Firehose {} ({} -> s3://{}/firehose/)",
+            route.firehose, route.stream, route.bucket
+        );
+    }
+    for route in &routes {
+        wait_for(&format!("Firehose {}", route.firehose), options.timeout, || {
+            delivery_stream_status(clients, &route.firehose)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the lab's part 2 resources that exist: delivery streams, streams,
+/// and (unless kept) the buckets with everything in them.
+pub async fn down(clients: &Clients, account: &str, keep_buckets: bool) -> anyhow::Result<()> {
+    let routes = RouteResources::all(account);
+    for route in &routes {
+        match clients
+            .firehose
+            .delete_delivery_stream()
+            .delivery_stream_name(&route.firehose)
+            .send()
+            .await
+        {
+            Ok(_) => eprintln!("deleted Firehose {}", route.firehose),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
+            Err(err) => bail!(
+                "cannot delete Firehose {}: {}",
+                route.firehose,
+                aws_sdk_firehose::error::DisplayErrorContext(&err)
+            ),
+        }
+    }
+    let streams = [
+        SOURCE_STREAM.to_owned(),
+        routes[0].stream.clone(),
+        routes[1].stream.clone(),
+    ];
+    for stream in &streams {
+        match clients.kinesis.delete_stream().stream_name(stream).send().await {
+            Ok(_) => eprintln!("deleted stream {stream}"),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
+            Err(err) => bail!(
+                "cannot delete stream {stream}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            ),
+        }
+    }
+    if keep_buckets {
+        eprintln!("kept the buckets {} and {}", routes[0].bucket, routes[1].bucket);
+        return Ok(());
+    }
+    for route in &routes {
+        delete_bucket(clients, &route.bucket).await?;
+    }
+    Ok(())
+}
+
+/// One line of `infra status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub kind: &'static str,
+    pub name: String,
+    pub status: String,
+    pub detail: String,
+}
+
+/// What exists of the lab's part 2, and in what state.
+pub async fn status(clients: &Clients, account: &str) -> anyhow::Result<Vec<Status>> {
+    let routes = RouteResources::all(account);
+    let mut lines = Vec::new();
+    let mut streams = vec![SOURCE_STREAM.to_owned()];
+    streams.extend(routes.iter().map(|r| r.stream.clone()));
+    for stream in streams {
+        let described = clients
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(&stream)
+            .send()
+            .await;
+        let (status, detail) = match described {
+            Ok(output) => {
+                let summary = output.stream_description_summary().context("no stream summary")?;
+                (
+                    summary.stream_status().as_str().to_owned(),
+                    format!("{} open shards", summary.open_shard_count()),
+                )
+            }
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                ("missing".to_owned(), String::new())
+            }
+            Err(err) => bail!(
+                "cannot describe stream {stream}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            ),
+        };
+        lines.push(Status {
+            kind: "stream",
+            name: stream,
+            status,
+            detail,
+        });
+    }
+    for route in &routes {
+        let listed = clients
+            .s3
+            .list_objects_v2()
+            .bucket(&route.bucket)
+            .prefix("firehose/")
+            .send()
+            .await;
+        let (status, detail) = match listed {
+            Ok(output) => {
+                let more = if output.is_truncated() == Some(true) {
+                    "+"
+                } else {
+                    ""
+                };
+                (
+                    "exists".to_owned(),
+                    format!(
+                        "{}{more} objects under firehose/",
+                        output.key_count().unwrap_or(0)
+                    ),
+                )
+            }
+            Err(err) if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("NoSuchBucket") => {
+                ("missing".to_owned(), String::new())
+            }
+            Err(err) => bail!(
+                "cannot list bucket {}: {}",
+                route.bucket,
+                aws_sdk_s3::error::DisplayErrorContext(&err)
+            ),
+        };
+        lines.push(Status {
+            kind: "bucket",
+            name: route.bucket.clone(),
+            status,
+            detail,
+        });
+    }
+    for route in &routes {
+        let described = clients
+            .firehose
+            .describe_delivery_stream()
+            .delivery_stream_name(&route.firehose)
+            .send()
+            .await;
+        let (status, detail) = match described {
+            Ok(output) => {
+                let description = output.delivery_stream_description().context("no description")?;
+                let interval = description
+                    .destinations()
+                    .first()
+                    .and_then(|d| d.s3_destination_description())
+                    .and_then(|s3| s3.buffering_hints())
+                    .and_then(|hints| hints.interval_in_seconds());
+                let detail = match interval {
+                    Some(seconds) => format!(
+                        "{} -> s3://{}/firehose/, every {seconds} s",
+                        route.stream, route.bucket
+                    ),
+                    None => format!("{} -> s3://{}/firehose/", route.stream, route.bucket),
+                };
+                (description.delivery_stream_status().as_str().to_owned(), detail)
+            }
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                ("missing".to_owned(), String::new())
+            }
+            Err(err) => bail!(
+                "cannot describe Firehose {}: {}",
+                route.firehose,
+                aws_sdk_firehose::error::DisplayErrorContext(&err)
+            ),
+        };
+        lines.push(Status {
+            kind: "firehose",
+            name: route.firehose.clone(),
+            status,
+            detail,
+        });
+    }
+    Ok(lines)
+}
+
+/// The lab's `create_delivery_stream` call, parameter for parameter.
+async fn create_delivery_stream(
+    clients: &Clients,
+    account: &str,
+    route: &RouteResources,
+    interval: i32,
+) -> anyhow::Result<()> {
+    let role = role_arn(account);
+    let stream_arn = clients
+        .kinesis
+        .describe_stream_summary()
+        .stream_name(&route.stream)
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?
+        .stream_description_summary()
+        .map(|s| s.stream_arn().to_owned())
+        .context("no stream summary")?;
+    // The lab uses S3DestinationConfiguration, which the SDK marks deprecated
+    // in favour of the extended form; we send what the lab sends.
+    #[allow(deprecated)]
+    let request = clients
+        .firehose
+        .create_delivery_stream()
+        .delivery_stream_name(&route.firehose)
+        .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+        .kinesis_stream_source_configuration(
+            KinesisStreamSourceConfiguration::builder()
+                .kinesis_stream_arn(stream_arn)
+                .role_arn(&role)
+                .build()?,
+        )
+        .s3_destination_configuration(
+            S3DestinationConfiguration::builder()
+                .role_arn(&role)
+                .bucket_arn(format!("arn:aws:s3:::{}", route.bucket))
+                .prefix("firehose/")
+                .error_output_prefix("errors/")
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(BUFFER_SIZE_MB)
+                        .interval_in_seconds(interval)
+                        .build(),
+                )
+                .compression_format(CompressionFormat::Uncompressed)
+                .encryption_configuration(
+                    EncryptionConfiguration::builder()
+                        .no_encryption_config(NoEncryptionConfig::NoEncryption)
+                        .build(),
+                )
+                .cloud_watch_logging_options(
+                    CloudWatchLoggingOptions::builder()
+                        .enabled(true)
+                        .log_group_name(&route.log_group)
+                        .log_stream_name(&route.log_stream)
+                        .build(),
+                )
+                .build()?,
+        );
+    match request.send().await {
+        Ok(_) => Ok(()),
+        Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
+        Err(err) => bail!(
+            "cannot create Firehose {}: {}\n(On AWS, the role {role} must exist, as it does in the lab.)",
+            route.firehose,
+            aws_sdk_firehose::error::DisplayErrorContext(&err)
+        ),
+    }
+}
+
+/// An existing delivery stream keeps its interval; say so when it differs.
+async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) {
+    let Ok(output) = clients
+        .firehose
+        .describe_delivery_stream()
+        .delivery_stream_name(&route.firehose)
+        .send()
+        .await
+    else {
+        return;
+    };
+    let interval = output
+        .delivery_stream_description()
+        .and_then(|d| d.destinations().first())
+        .and_then(|d| d.s3_destination_description())
+        .and_then(|s3| s3.buffering_hints())
+        .and_then(|hints| hints.interval_in_seconds());
+    if let Some(interval) = interval.filter(|interval| *interval != wanted) {
+        eprintln!(
+            "note: Firehose {} already exists with IntervalInSeconds {interval}, not {wanted}; \
+             run `kinesis-lab infra down` first to change it",
+            route.firehose
+        );
+    }
+}
+
+async fn create_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
+    let mut request = clients.s3.create_bucket().bucket(bucket);
+    // Outside us-east-1, S3 wants the region named.
+    if clients.region != "us-east-1" {
+        request = request.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    clients.region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    match request.send().await {
+        Ok(_) => {
+            eprintln!("created bucket {bucket}");
+            Ok(())
+        }
+        Err(err)
+            if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("BucketAlreadyOwnedByYou") =>
+        {
+            Ok(())
+        }
+        Err(err) => bail!(
+            "cannot create bucket {bucket}: {}",
+            aws_sdk_s3::error::DisplayErrorContext(&err)
+        ),
+    }
+}
+
+async fn delete_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
+    let mut deleted = 0;
+    loop {
+        let listed = match clients.s3.list_objects_v2().bucket(bucket).send().await {
+            Ok(listed) => listed,
+            Err(err) if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("NoSuchBucket") => {
+                return Ok(());
+            }
+            Err(err) => bail!(
+                "cannot list bucket {bucket}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&err)
+            ),
+        };
+        if listed.contents().is_empty() {
+            break;
+        }
+        for object in listed.contents() {
+            let key = object.key().unwrap_or_default();
+            clients
+                .s3
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|err| {
+                    anyhow::anyhow!(
+                        "cannot delete s3://{bucket}/{key}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&err)
+                    )
+                })?;
+            deleted += 1;
+        }
+    }
+    clients
+        .s3
+        .delete_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot delete bucket {bucket}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&err)
+            )
+        })?;
+    eprintln!("deleted bucket {bucket} ({deleted} objects)");
+    Ok(())
+}
+
+async fn stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut next_token: Option<String> = None;
+    loop {
+        let request = match &next_token {
+            Some(token) => clients.kinesis.list_streams().next_token(token),
+            None => clients.kinesis.list_streams(),
+        };
+        let output = request.send().await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot list streams: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            )
+        })?;
+        names.extend(output.stream_names().iter().cloned());
+        next_token = output.next_token().map(str::to_owned);
+        if next_token.is_none() || !output.has_more_streams() {
+            return Ok(names);
+        }
+    }
+}
+
+async fn delivery_stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    loop {
+        let mut request = clients.firehose.list_delivery_streams().limit(100);
+        if let Some(last) = names.last() {
+            request = request.exclusive_start_delivery_stream_name(last);
+        }
+        let output = request.send().await.map_err(|err| {
+            anyhow::anyhow!(
+                "cannot list Firehose streams: {}",
+                aws_sdk_firehose::error::DisplayErrorContext(&err)
+            )
+        })?;
+        names.extend(output.delivery_stream_names().iter().cloned());
+        if !output.has_more_delivery_streams() {
+            return Ok(names);
+        }
+    }
+}
+
+async fn stream_status(clients: &Clients, stream: &str) -> anyhow::Result<String> {
+    let output = clients
+        .kinesis
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
+    Ok(output
+        .stream_description_summary()
+        .map(|s| s.stream_status().as_str().to_owned())
+        .unwrap_or_default())
+}
+
+async fn delivery_stream_status(clients: &Clients, name: &str) -> anyhow::Result<String> {
+    let output = clients
+        .firehose
+        .describe_delivery_stream()
+        .delivery_stream_name(name)
+        .send()
+        .await
+        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_firehose::error::DisplayErrorContext(&err)))?;
+    Ok(output
+        .delivery_stream_description()
+        .map(|d| d.delivery_stream_status().as_str().to_owned())
+        .unwrap_or_default())
+}
+
+/// Polls until `status` says ACTIVE, showing how long it has waited.
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut status: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let spinner = ProgressBar::new_spinner()
+        .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+    let started = tokio::time::Instant::now();
+    loop {
+        let current = status().await?;
+        if current == "ACTIVE" {
+            spinner.finish_and_clear();
+            return Ok(());
+        }
+        if current.ends_with("FAILED") {
+            spinner.abandon();
+            bail!("{what} is {current}");
+        }
+        if started.elapsed() > timeout {
+            spinner.abandon();
+            bail!(
+                "{what} is still {current} after {}; try `kinesis-lab infra status` later",
+                humantime::format_duration(timeout)
+            );
+        }
+        spinner.set_message(format!("waiting for {what} to be ACTIVE (now {current})"));
+        spinner.tick();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
