@@ -11,12 +11,14 @@
 //! - [`shard_reader`]: reading every shard, within the limits, through expiries and reshards.
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
+//! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod enrich;
+pub mod etl;
 pub mod fixtures;
 pub mod generator;
 pub mod infra;

@@ -18,7 +18,7 @@ use crate::session::Session;
 use crate::stream_name::{StreamName, StreamNameError};
 
 /// The two destinations of the lab's ETL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Route {
     Usa,
     International,

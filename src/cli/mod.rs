@@ -7,6 +7,7 @@
 pub mod consume;
 pub mod emulator;
 pub mod enrich;
+pub mod etl;
 pub mod generate;
 pub mod infra;
 pub mod produce;
@@ -36,6 +37,7 @@ pub enum Command {
     Produce(produce::Args),
     Consume(consume::Args),
     Infra(infra::Args),
+    Etl(etl::Args),
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -47,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Produce(args) => produce::run(args),
         Command::Consume(args) => consume::run(args),
         Command::Infra(args) => infra::run(args),
+        Command::Etl(args) => etl::run(args),
     }
 }
 

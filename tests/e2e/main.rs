@@ -5,6 +5,7 @@
 mod conformance;
 mod emulator;
 mod enrichment;
+mod etl;
 mod offline;
 mod programs;
 

@@ -1,0 +1,123 @@
+//! `kinesis-lab etl`: the lab's streaming ETL, `consumer.py` (step 2.2).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::etl::{self, DeadLetterSink, EtlOptions};
+use crate::infra::{SOURCE_STREAM, lab_destinations};
+use crate::routing::Destinations;
+use crate::shard_reader::StartingPosition;
+use crate::stream_name::StreamName;
+use crate::target::TargetArgs;
+
+/// Run the lab's streaming ETL: enrich every session and route it (step 2.2)
+///
+/// Reads every shard of the source stream, adds processing_timestamp and the
+/// three totals to each session, and writes it to the USA stream when its
+/// country is exactly "USA", else to the international one. Writes go in
+/// PutRecords batches (500 records, 5 MB at most), partition key session_id;
+/// records Kinesis refuses are sent again until they are in.
+///
+/// A record that is not a valid session never stops the ETL: it goes to the
+/// dead-letter sink with the reason, shard and sequence number. With
+/// --checkpoint, the position in each shard is saved once its records are
+/// written, and a restarted ETL resumes there.
+///
+/// Without flags it uses the lab's streams, as the lab runs it:
+///   kinesis-lab etl --source-stream de-c2w2lab1-kinesis-data-stream \
+///     --dest-streams '{"USA": "de-c2w2lab1-usa-data-stream", "International": "de-c2w2lab1-international-data-stream"}'
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The stream to read (the lab spells it --source_stream).
+    #[arg(long = "source-stream", alias = "source_stream", value_name = "NAME", default_value = SOURCE_STREAM)]
+    pub source_stream: StreamName,
+
+    /// Where each route goes, as the lab writes it (the lab spells it --dest_streams)
+    /// [default: the lab's USA and international streams].
+    #[arg(long = "dest-streams", alias = "dest_streams", value_name = "JSON")]
+    pub dest_streams: Option<Destinations>,
+
+    /// Send records that are not valid sessions to this stream...
+    #[arg(long, value_name = "NAME")]
+    pub dead_letter_stream: Option<StreamName>,
+
+    /// ...or else append them, one JSON object a line, to this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "etl-dead-letters.jsonl",
+        conflicts_with = "dead_letter_stream"
+    )]
+    pub dead_letter_file: PathBuf,
+
+    /// Save the position in each shard to this file, and resume from it.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Where to start in shards with no checkpoint: trim-horizon (everything
+    /// still in the stream, as the lab's ETL does) or latest (only new records).
+    #[arg(long, value_enum, default_value = "trim-horizon")]
+    pub from: From,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum From {
+    TrimHorizon,
+    Latest,
+}
+
+/// How often the status line is printed when standard error is not a terminal.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let options = EtlOptions {
+        source: args.source_stream.clone(),
+        destinations: args.dest_streams.clone().unwrap_or_else(lab_destinations),
+        dead_letters: match &args.dead_letter_stream {
+            Some(stream) => DeadLetterSink::Stream(stream.clone()),
+            None => DeadLetterSink::File(args.dead_letter_file.clone()),
+        },
+        checkpoint: args.checkpoint.clone(),
+        start: match args.from {
+            From::TrimHorizon => StartingPosition::TrimHorizon,
+            From::Latest => StartingPosition::Latest,
+        },
+    };
+    super::runtime()?.block_on(async {
+        let stop = super::stop_signal()?;
+        let clients = args.target.target().connect().await?;
+        eprintln!(
+            "ETL: {} -> USA {}, International {}; bad records to {}",
+            options.source,
+            options.destinations.usa,
+            options.destinations.international,
+            match &options.dead_letters {
+                DeadLetterSink::Stream(stream) => format!("stream {stream}"),
+                DeadLetterSink::File(path) => path.display().to_string(),
+            }
+        );
+        let progress = indicatif::ProgressBar::new_spinner();
+        let terminal = std::io::stderr().is_terminal();
+        let mut last_line = Instant::now();
+        let stats = etl::run(&clients.kinesis, &options, stop, |stats| {
+            if terminal {
+                progress.set_message(stats.to_string());
+                progress.tick();
+            } else if last_line.elapsed() >= STATUS_EVERY {
+                eprintln!("{stats}");
+                last_line = Instant::now();
+            }
+        })
+        .await;
+        progress.finish_and_clear();
+        let stats = stats?;
+        eprintln!("stopped: {stats}");
+        Ok(ExitCode::SUCCESS)
+    })
+}
