@@ -12,6 +12,7 @@
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
+//! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
@@ -27,3 +28,4 @@ pub mod session;
 pub mod shard_reader;
 pub mod stream_name;
 pub mod target;
+pub mod verify;

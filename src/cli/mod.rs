@@ -11,6 +11,7 @@ pub mod etl;
 pub mod generate;
 pub mod infra;
 pub mod produce;
+pub mod verify;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,7 @@ pub enum Command {
     Consume(consume::Args),
     Infra(infra::Args),
     Etl(etl::Args),
+    Verify(verify::Args),
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -50,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Consume(args) => consume::run(args),
         Command::Infra(args) => infra::run(args),
         Command::Etl(args) => etl::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

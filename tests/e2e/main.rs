@@ -8,6 +8,7 @@ mod enrichment;
 mod etl;
 mod offline;
 mod programs;
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
