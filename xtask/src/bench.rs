@@ -20,6 +20,9 @@ use xshell::{Shell, cmd};
 /// emulator: `kinesis-lab emulator` process start to its first line; then the
 /// endpoint benchmark (emulator/benches/endpoint.rs): in-process startup,
 /// PutRecords throughput, and Firehose delivery delay against IntervalInSeconds.
+///
+/// etl: benches/etl.rs: ETL throughput with the sessions already on the stream,
+/// and the latency from a put on the source to the record on its destination.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
     /// What to measure; everything when none is named.
@@ -39,6 +42,7 @@ pub struct Bench {
 enum Which {
     Enrich,
     Emulator,
+    Etl,
 }
 
 impl Bench {
@@ -52,6 +56,9 @@ impl Bench {
         if wants(Which::Emulator) {
             emulator_process_startup(sh, &bin, self.runs.max(10))?;
             cmd!(sh, "cargo bench --quiet -p kinesis-lab-emulator --bench endpoint").run()?;
+        }
+        if wants(Which::Etl) {
+            cmd!(sh, "cargo bench --quiet -p kinesis-lab --bench etl").run()?;
         }
         Ok(())
     }

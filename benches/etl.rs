@@ -1,0 +1,241 @@
+//! Benchmarks of the ETL through the embedded emulator (release build):
+//!
+//! - throughput: generated sessions already on the source stream (no producer
+//!   delay), read, enriched, routed and written, in records per second;
+//! - latency: from a PutRecord on the source to the record being readable on
+//!   its destination stream, for sessions put one by one while the ETL runs.
+//!
+//! Run with `cargo bench --bench etl` (or `cargo xtask bench etl`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use emulator::config::KinesisOptions;
+use emulator::{Config, Emulator};
+use kinesis_lab::etl::{self, DeadLetterSink, EtlOptions, Stats};
+use kinesis_lab::generator::SessionGenerator;
+use kinesis_lab::shard_reader::StartingPosition;
+use kinesis_lab::target::Target;
+use tokio::sync::{oneshot, watch};
+
+const SESSIONS: usize = 20_000;
+const LATENCY_SAMPLES: usize = 300;
+
+#[tokio::main]
+async fn main() {
+    throughput().await;
+    latency().await;
+}
+
+async fn start() -> (Emulator, aws_sdk_kinesis::Client) {
+    let config = Config {
+        port: 0,
+        kinesis: KinesisOptions {
+            status_delay: Duration::ZERO,
+            ..KinesisOptions::default()
+        },
+        ..Config::default()
+    };
+    let emulator = Emulator::start(config).await.unwrap();
+    let kinesis = Target::Endpoint(emulator.endpoint_url().to_owned())
+        .connect()
+        .await
+        .unwrap()
+        .kinesis;
+    for (name, shards) in [("source", 4), ("usa", 2), ("international", 2)] {
+        kinesis
+            .create_stream()
+            .stream_name(name)
+            .shard_count(shards)
+            .send()
+            .await
+            .unwrap();
+        while kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap()
+            .stream_description_summary()
+            .unwrap()
+            .stream_status()
+            .as_str()
+            != "ACTIVE"
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    (emulator, kinesis)
+}
+
+fn options() -> EtlOptions {
+    EtlOptions {
+        source: "source".parse().unwrap(),
+        destinations: r#"{"USA": "usa", "International": "international"}"#.parse().unwrap(),
+        dead_letters: DeadLetterSink::File(std::env::temp_dir().join("etl-bench-dead-letters.jsonl")),
+        checkpoint: None,
+        start: StartingPosition::TrimHorizon,
+    }
+}
+
+async fn throughput() {
+    let (emulator, kinesis) = start().await;
+    let sessions: Vec<_> = SessionGenerator::new(1).take(SESSIONS).collect();
+    let bytes: usize = sessions
+        .iter()
+        .map(|s| serde_json::to_vec(s).unwrap().len())
+        .sum();
+    for chunk in sessions.chunks(500) {
+        let entries = chunk
+            .iter()
+            .map(|s| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(s["session_id"].as_str().unwrap())
+                    .data(Blob::new(serde_json::to_vec(s).unwrap()))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        kinesis
+            .put_records()
+            .stream_name("source")
+            .set_records(Some(entries))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (seen, mut progress) = watch::channel(Stats::default());
+    let started = Instant::now();
+    let etl_kinesis = kinesis.clone();
+    let task = tokio::spawn(async move {
+        etl::run(
+            &etl_kinesis,
+            &options(),
+            async {
+                stopped.await.ok();
+            },
+            |s| {
+                seen.send_replace(s.clone());
+            },
+        )
+        .await
+    });
+    progress
+        .wait_for(|s| s.records_in as usize >= SESSIONS)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.send(()).unwrap();
+    let stats = task.await.unwrap().unwrap();
+    println!(
+        "ETL throughput: {SESSIONS} sessions ({:.1} MB) in {elapsed:.2} s = {:.0} records/s ({stats})",
+        bytes as f64 / 1e6,
+        SESSIONS as f64 / elapsed
+    );
+    emulator.shutdown().await;
+}
+
+async fn latency() {
+    let (emulator, kinesis) = start().await;
+    // Watch the destinations from their end, reading every 10 ms: the time a
+    // record becomes readable, not when a 1-second consumer would notice it.
+    let mut iterators = Vec::new();
+    for stream in ["usa", "international"] {
+        for shard in kinesis
+            .list_shards()
+            .stream_name(stream)
+            .send()
+            .await
+            .unwrap()
+            .shards()
+        {
+            let it = kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(ShardIteratorType::Latest)
+                .send()
+                .await
+                .unwrap();
+            iterators.push(it.shard_iterator().unwrap().to_owned());
+        }
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let etl_kinesis = kinesis.clone();
+    let etl = tokio::spawn(async move {
+        etl::run(
+            &etl_kinesis,
+            &options(),
+            async {
+                stopped.await.ok();
+            },
+            |_| {},
+        )
+        .await
+    });
+    let watcher_kinesis = kinesis.clone();
+    let watcher = tokio::spawn(async move {
+        let mut seen: HashMap<String, Instant> = HashMap::new();
+        while seen.len() < LATENCY_SAMPLES {
+            for iterator in iterators.iter_mut() {
+                let out = watcher_kinesis
+                    .get_records()
+                    .shard_iterator(iterator.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                for record in out.records() {
+                    seen.insert(
+                        record.partition_key().unwrap_or_default().to_owned(),
+                        Instant::now(),
+                    );
+                }
+                *iterator = out.next_shard_iterator().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        seen
+    });
+    let mut put_at = HashMap::new();
+    for (i, session) in SessionGenerator::new(2).take(LATENCY_SAMPLES).enumerate() {
+        let id = session["session_id"].as_str().unwrap().to_owned();
+        kinesis
+            .put_record()
+            .stream_name("source")
+            .partition_key(&id)
+            .data(Blob::new(serde_json::to_vec(&session).unwrap()))
+            .send()
+            .await
+            .unwrap();
+        put_at.insert(id, Instant::now());
+        // Puts spread over the ETL's read cycle, 20 to 110 ms apart.
+        tokio::time::sleep(Duration::from_millis(20 + (i as u64 * 37) % 91)).await;
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(60), watcher)
+        .await
+        .expect("every record arrived")
+        .unwrap();
+    stop.send(()).unwrap();
+    etl.await.unwrap().unwrap();
+    let mut latencies: Vec<Duration> = put_at
+        .iter()
+        .map(|(id, at)| seen[id].saturating_duration_since(*at))
+        .collect();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "put-to-destination latency ({LATENCY_SAMPLES} sessions): median {:.0} ms, p99 {:.0} ms, max {:.0} ms \
+         (the ETL reads an idle shard about once a second)",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(at(1.0))
+    );
+    emulator.shutdown().await;
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
