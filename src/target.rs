@@ -86,6 +86,8 @@ impl fmt::Display for Target {
 pub struct Clients {
     pub target: Target,
     pub region: String,
+    /// Known once STS was asked; on real AWS, asked when connecting.
+    account: Option<String>,
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
     pub s3: aws_sdk_s3::Client,
@@ -105,6 +107,8 @@ pub enum TargetError {
     EndpointNotAnswering { url: String, reason: String },
     #[error("{url:?} is not an http:// or https:// URL")]
     BadUrl { url: String },
+    #[error("{message}\nCheck your AWS credentials (aws configure, AWS_PROFILE) and AWS_REGION.")]
+    Aws { message: String },
 }
 
 impl Target {
@@ -137,14 +141,26 @@ impl Target {
                 let region = config
                     .region()
                     .map_or(DEFAULT_REGION.to_owned(), |r| r.to_string());
-                Ok(Clients {
+                let mut clients = Clients {
                     target: self.clone(),
                     region,
+                    account: None,
                     kinesis: aws_sdk_kinesis::Client::new(&config),
                     firehose: aws_sdk_firehose::Client::new(&config),
                     s3: aws_sdk_s3::Client::new(&config),
                     sts: aws_sdk_sts::Client::new(&config),
-                })
+                };
+                // On real AWS, say which account before any command spends money in it.
+                let account = clients
+                    .ask_account()
+                    .await
+                    .map_err(|message| TargetError::Aws { message })?;
+                eprintln!(
+                    "using real AWS: account {account}, region {} (what is created here costs money)",
+                    clients.region
+                );
+                clients.account = Some(account);
+                Ok(clients)
             }
         }
     }
@@ -167,6 +183,7 @@ impl Target {
         Clients {
             target: self.clone(),
             region,
+            account: None,
             kinesis: aws_sdk_kinesis::Client::new(&config),
             firehose: aws_sdk_firehose::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3),
@@ -176,24 +193,23 @@ impl Target {
 }
 
 impl Clients {
-    /// The account the target acts as, from STS. On real AWS it is printed,
-    /// with a reminder of the cost, before the caller creates anything.
+    /// The account the target acts as, from STS (asked once).
     pub async fn account_id(&self) -> anyhow::Result<String> {
+        match &self.account {
+            Some(account) => Ok(account.clone()),
+            None => self.ask_account().await.map_err(anyhow::Error::msg),
+        }
+    }
+
+    async fn ask_account(&self) -> Result<String, String> {
         let identity = self.sts.get_caller_identity().send().await.map_err(|err| {
-            anyhow::anyhow!(
+            format!(
                 "cannot learn the account id from STS on {}: {}",
                 self.target,
                 aws_sdk_sts::error::DisplayErrorContext(&err)
             )
         })?;
-        let account = identity.account().unwrap_or_default().to_owned();
-        if self.target == Target::Aws {
-            eprintln!(
-                "using real AWS: account {account}, region {} (what is created here costs money)",
-                self.region
-            );
-        }
-        Ok(account)
+        Ok(identity.account().unwrap_or_default().to_owned())
     }
 }
 
