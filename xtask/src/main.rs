@@ -6,6 +6,7 @@
 mod bench;
 mod compat;
 mod fixtures;
+mod lab;
 mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use xshell::Shell;
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", arg_required_else_help = true)]
 enum Task {
+    Lab(lab::Lab),
     Fixtures(fixtures::Fixtures),
     Snapshots(snapshots::Snapshots),
     Bench(bench::Bench),
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         Task::Snapshots(task) => task.run(&sh),
         Task::Bench(task) => task.run(&sh),
         Task::Compat(task) => task.run(&sh),
+        Task::Lab(task) => task.run(&sh),
     }
 }
 

@@ -1,0 +1,672 @@
+//! `cargo xtask lab`: the lab, step by step, as a learner would run it.
+//!
+//! Each step says which step of the lab it is and what it is about to do, then
+//! runs the `kinesis-lab` command a learner would type (shown with a `$`), so
+//! that the walkthrough doubles as a transcript to copy from. Programs that run
+//! side by side in the lab (the consumer, the ETL) run in the background here,
+//! their lines prefixed with their name.
+//!
+//! When nothing answers at the emulator's address and no other target is
+//! given, an emulator is started in this process for the length of the run.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+/// The part 1 stream: the console's default is on demand; 2 provisioned shards
+/// behave the same for the lab, cost less on AWS, and work on every target.
+const CLI_STREAM: &str = "de-c2w2lab1-kinesis-data-stream-cli";
+const CLI_SHARDS: i32 = 2;
+const SOURCE_STREAM: &str = "de-c2w2lab1-kinesis-data-stream";
+const USA_STREAM: &str = "de-c2w2lab1-usa-data-stream";
+const EMULATOR_ADDRESS: &str = "127.0.0.1:4566";
+
+/// Walk through the lab: part1, part2, or one step of either.
+///
+/// Targets: the emulator at 127.0.0.1:4566 (started in this process when
+/// nothing answers there), --endpoint-url URL (LocalStack), or --aws (real AWS,
+/// which costs money).
+#[derive(Debug, clap::Args)]
+pub struct Lab {
+    #[command(subcommand)]
+    part: Part,
+
+    /// Run against this endpoint (LocalStack, say) instead of the emulator.
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "aws")]
+    endpoint_url: Option<String>,
+
+    /// Run against real AWS. It costs money.
+    #[arg(long, global = true)]
+    aws: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Part {
+    /// Part 1: a stream, a consumer, a producer (steps 1.1 to 1.5).
+    Part1 {
+        #[command(subcommand)]
+        step: Option<Part1Step>,
+    },
+    /// Part 2: the streaming ETL with Firehose to S3 (steps 2.1 to 2.3).
+    Part2 {
+        #[command(subcommand)]
+        step: Option<Part2Step>,
+
+        /// Compress the timing: a session every 0.2 s on average, Firehose
+        /// every second, 30 sessions. Without it the timing is the lab's.
+        #[arg(long, global = true)]
+        fast: bool,
+
+        /// How many sessions the producer sends.
+        #[arg(long, global = true, default_value_t = 30)]
+        sessions: u64,
+    },
+    /// Delete everything the lab made (both parts).
+    Teardown,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+enum Part1Step {
+    /// 1.1: create the CLI stream and wait until it is ACTIVE.
+    CreateStream,
+    /// 1.3: read the CLI stream until Ctrl+C.
+    Consume,
+    /// 1.4 and 1.5: put the example record and a few more.
+    Produce,
+}
+
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+enum Part2Step {
+    /// 2.1: streams, buckets and Firehose delivery streams.
+    Infra,
+    /// The lab's hidden producer: sessions on the source stream.
+    Produce,
+    /// 2.2: the ETL, until Ctrl+C.
+    Etl,
+    /// 2.2.9: a look at the USA stream.
+    Peek,
+    /// 2.3: check what Firehose delivered.
+    Verify,
+}
+
+impl Lab {
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        let session = LabSession::open(sh, self)?;
+        match &self.part {
+            Part::Part1 { step: None } => part1(&session),
+            Part::Part1 {
+                step: Some(Part1Step::CreateStream),
+            } => create_cli_stream(&session),
+            Part::Part1 {
+                step: Some(Part1Step::Consume),
+            } => session.run_until_interrupted(&["consume", "--stream", CLI_STREAM]),
+            Part::Part1 {
+                step: Some(Part1Step::Produce),
+            } => produce_part1(&session).map(|_| ()),
+            Part::Part2 { step, fast, sessions } => {
+                let timing = Timing::new(*fast, *sessions);
+                match step {
+                    None => part2(&session, &timing),
+                    Some(Part2Step::Infra) => infra(&session, &timing),
+                    Some(Part2Step::Produce) => produce_part2(&session, &timing).map(|_| ()),
+                    Some(Part2Step::Etl) => session.run_until_interrupted(&["etl"]),
+                    Some(Part2Step::Peek) => peek(&session),
+                    Some(Part2Step::Verify) => session.run(&["verify"]).map(|_| ()),
+                }
+            }
+            Part::Teardown => teardown(&session),
+        }
+    }
+}
+
+/// The lab's timing, or a compressed one.
+struct Timing {
+    mean_gap: &'static str,
+    buffer_interval: u32,
+    sessions: u64,
+}
+
+impl Timing {
+    fn new(fast: bool, sessions: u64) -> Timing {
+        if fast {
+            Timing {
+                mean_gap: "200ms",
+                buffer_interval: 1,
+                sessions,
+            }
+        } else {
+            Timing {
+                mean_gap: "10s",
+                buffer_interval: 60,
+                sessions,
+            }
+        }
+    }
+}
+
+fn part1(session: &LabSession) -> anyhow::Result<()> {
+    create_cli_stream(session)?;
+    step(
+        "1.3",
+        "Start the consumer",
+        "It reads every shard of the stream from the oldest record and prints each record it finds; it runs in the background here, as in a second terminal.",
+    );
+    let consumer = session.spawn("consumer", &["consume", "--stream", CLI_STREAM])?;
+    let keys = produce_part1(session)?;
+    step(
+        "1.5",
+        "Watch the consumer",
+        "Every record put is consumed, in order within its shard.",
+    );
+    let seen = consumer.wait_for_keys(&keys, Duration::from_secs(60))?;
+    consumer.stop()?;
+    println!(
+        "\nPart 1 done: {} records put, {seen} consumed, on {}.",
+        keys.len(),
+        session.target_name()
+    );
+    Ok(())
+}
+
+fn create_cli_stream(session: &LabSession) -> anyhow::Result<()> {
+    step(
+        "1.1",
+        &format!("Create the data stream {CLI_STREAM}"),
+        &format!(
+            "{CLI_SHARDS} shards. With the AWS CLI: aws kinesis create-stream --stream-name {CLI_STREAM} --shard-count {CLI_SHARDS}"
+        ),
+    );
+    session.block_on(async {
+        let clients = session.target().connect().await?;
+        match clients
+            .kinesis
+            .create_stream()
+            .stream_name(CLI_STREAM)
+            .shard_count(CLI_SHARDS)
+            .send()
+            .await
+        {
+            Ok(_) => println!("created {CLI_STREAM}"),
+            Err(err)
+                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
+                    == Some("ResourceInUseException") =>
+            {
+                println!("{CLI_STREAM} already exists")
+            }
+            Err(err) => bail!(
+                "cannot create {CLI_STREAM}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            ),
+        }
+        let started = Instant::now();
+        loop {
+            let summary = clients
+                .kinesis
+                .describe_stream_summary()
+                .stream_name(CLI_STREAM)
+                .send()
+                .await
+                .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
+            let status = summary
+                .stream_description_summary()
+                .map(|s| s.stream_status().as_str().to_owned())
+                .unwrap_or_default();
+            if status == "ACTIVE" {
+                println!(
+                    "{CLI_STREAM} is ACTIVE after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                bail!("{CLI_STREAM} is still {status} after 5 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
+
+/// Puts the example record and four varied ones; returns their partition keys.
+fn produce_part1(session: &LabSession) -> anyhow::Result<Vec<String>> {
+    step(
+        "1.4",
+        "Put the example record",
+        "data/example_record.json, partition key = its session_id.",
+    );
+    let example = std::fs::read_to_string(session.root.join("data/example_record.json"))?;
+    session.run(&["produce", "--stream", CLI_STREAM, "--json-string", example.trim()])?;
+    step(
+        "1.5",
+        "Put a few more records",
+        "Four sessions with different countries, cities and histories.",
+    );
+    let seed = rand_seed();
+    let generated = session.output(&["generate", "--count", "4", "--seed", &seed.to_string()])?;
+    let mut keys = vec!["a1".to_owned()];
+    for line in generated.lines() {
+        let session_id = serde_json::from_str::<serde_json::Value>(line)?["session_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        session.run(&["produce", "--stream", CLI_STREAM, "--json-string", line])?;
+        keys.push(session_id);
+    }
+    Ok(keys)
+}
+
+fn part2(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
+    let started = Instant::now();
+    infra(session, timing)?;
+    step(
+        "2.2",
+        "Start the ETL",
+        "It reads the source stream, enriches each session, and writes it to the USA or the international stream; bad records go to a dead-letter file. It runs in the background, as in a second terminal.",
+    );
+    let dead_letters = session.lab_dir.join("etl-dead-letters.jsonl");
+    let etl = session.spawn(
+        "etl",
+        &["etl", "--dead-letter-file", &dead_letters.to_string_lossy()],
+    )?;
+    let expected = produce_part2(session, timing)?;
+    peek(session)?;
+    step(
+        "2.3",
+        "Wait for Firehose and check the buckets",
+        &format!(
+            "Firehose writes what it buffered every {} s; verify reads the objects and checks every record.",
+            timing.buffer_interval
+        ),
+    );
+    let wait = format!("{}s", timing.buffer_interval + 90);
+    let report = session.run(&["verify", "--expect", &expected.to_string_lossy(), "--wait", &wait]);
+    let etl_summary = etl.stop()?;
+    let report = report?;
+    summary(session, timing, &etl_summary, &report, started.elapsed());
+    Ok(())
+}
+
+fn infra(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
+    step(
+        "2.1",
+        "Create the part 2 infrastructure",
+        "The source stream (4 shards), the USA and international streams (2 shards each), a bucket for each route, and a Firehose delivery stream from each route's stream to its bucket.",
+    );
+    session.run(&[
+        "infra",
+        "up",
+        "--buffer-interval",
+        &timing.buffer_interval.to_string(),
+    ])?;
+    Ok(())
+}
+
+/// The hidden producer; returns the file of the sessions it sent.
+fn produce_part2(session: &LabSession, timing: &Timing) -> anyhow::Result<PathBuf> {
+    step(
+        "2.2.1",
+        "Start the source producer",
+        &format!(
+            "{} sessions on {SOURCE_STREAM}, {} apart on average, as the lab's hidden producer sends them.",
+            timing.sessions, timing.mean_gap
+        ),
+    );
+    let seed = rand_seed().to_string();
+    let count = timing.sessions.to_string();
+    let expected = session.lab_dir.join("sessions.jsonl");
+    std::fs::write(
+        &expected,
+        session.output(&["generate", "--count", &count, "--seed", &seed])?,
+    )?;
+    session.run(&[
+        "generate",
+        "--stream",
+        SOURCE_STREAM,
+        "--count",
+        &count,
+        "--seed",
+        &seed,
+        "--mean-gap",
+        timing.mean_gap,
+    ])?;
+    Ok(expected)
+}
+
+fn peek(session: &LabSession) -> anyhow::Result<()> {
+    step(
+        "2.2.9",
+        "Look at the USA stream",
+        "The enriched sessions as the ETL wrote them (the first two).",
+    );
+    session.run(&["consume", "--stream", USA_STREAM, "--no-follow", "--limit", "2"])?;
+    Ok(())
+}
+
+fn teardown(session: &LabSession) -> anyhow::Result<()> {
+    step(
+        "teardown",
+        "Delete what the lab made",
+        "The part 2 infrastructure (with the buckets and what Firehose delivered), and the part 1 stream.",
+    );
+    session.run(&["infra", "down"])?;
+    session.block_on(async {
+        let clients = session.target().connect().await?;
+        match clients
+            .kinesis
+            .delete_stream()
+            .stream_name(CLI_STREAM)
+            .send()
+            .await
+        {
+            Ok(_) => println!("deleted stream {CLI_STREAM}"),
+            Err(err)
+                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
+                    == Some("ResourceNotFoundException") => {}
+            Err(err) => bail!(
+                "cannot delete {CLI_STREAM}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(&err)
+            ),
+        }
+        Ok(())
+    })
+}
+
+fn summary(session: &LabSession, timing: &Timing, etl: &str, report: &str, took: Duration) {
+    println!("\n== Part 2 done in {:.0} s ==", took.as_secs_f64());
+    println!("  sessions produced     {}", timing.sessions);
+    let stats = etl
+        .lines()
+        .rev()
+        .find(|line| line.contains("stopped: "))
+        .unwrap_or(etl);
+    let field = |name: &str| {
+        stats
+            .split(" | ")
+            .find_map(|part| part.trim().strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| "?".to_owned())
+    };
+    println!("  routed to USA         {}", field("USA "));
+    println!("  routed International  {}", field("International "));
+    println!("  dead-lettered         {}", field("dead-lettered "));
+    for line in report.lines().filter(|line| line.starts_with("s3://")) {
+        println!("  {line}");
+    }
+    if let Some(dir) = &session.data_dir {
+        println!("  delivered files       {}", dir.join("s3").display());
+    }
+    println!(
+        "  result                {}",
+        report.lines().last().unwrap_or_default()
+    );
+}
+
+/// Prints a step's heading and what it is about to do.
+fn step(number: &str, title: &str, what: &str) {
+    println!("\n== Step {number}: {title} ==\n{what}");
+}
+
+fn rand_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
+}
+
+/// What every step needs: the binary, the target flags, maybe an emulator.
+struct LabSession<'a> {
+    sh: &'a Shell,
+    root: PathBuf,
+    bin: PathBuf,
+    lab_dir: PathBuf,
+    target_args: Vec<String>,
+    runtime: tokio::runtime::Runtime,
+    emulator: Option<emulator::Emulator>,
+    data_dir: Option<PathBuf>,
+}
+
+impl<'a> LabSession<'a> {
+    fn open(sh: &'a Shell, lab: &Lab) -> anyhow::Result<LabSession<'a>> {
+        let root = sh.current_dir();
+        cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
+        let bin = root.join("target/debug/kinesis-lab");
+        let lab_dir = root.join("target/lab");
+        sh.create_dir(&lab_dir)?;
+        let runtime = tokio::runtime::Runtime::new()?;
+        let mut session = LabSession {
+            sh,
+            root: root.clone(),
+            bin,
+            lab_dir,
+            target_args: Vec::new(),
+            runtime,
+            emulator: None,
+            data_dir: None,
+        };
+        if lab.aws {
+            session.target_args = vec!["--aws".into()];
+        } else if let Some(url) = &lab.endpoint_url {
+            session.target_args = vec!["--endpoint-url".into(), url.clone()];
+        } else if std::net::TcpStream::connect_timeout(&EMULATOR_ADDRESS.parse()?, Duration::from_secs(1))
+            .is_ok()
+        {
+            println!("Using the emulator already running at http://{EMULATOR_ADDRESS}.");
+        } else {
+            let data_dir = root.join("kinesis-lab-data");
+            let config = emulator::Config {
+                data_dir: Some(data_dir.clone()),
+                ..emulator::Config::default()
+            };
+            let started = session
+                .runtime
+                .block_on(emulator::Emulator::start(config))
+                .context("cannot start an emulator")?;
+            println!(
+                "Nothing answered at http://{EMULATOR_ADDRESS}, so an emulator runs in this process until the end \
+                 (for your own runs: `cargo run -- emulator` in another terminal). Delivered files go to {}.",
+                data_dir.display()
+            );
+            session.data_dir = Some(started.data_dir().to_path_buf());
+            session.emulator = Some(started);
+        }
+        Ok(session)
+    }
+
+    fn target(&self) -> kinesis_lab::target::Target {
+        kinesis_lab::target::TargetArgs {
+            endpoint_url: self
+                .target_args
+                .iter()
+                .position(|a| a == "--endpoint-url")
+                .map(|i| self.target_args[i + 1].clone()),
+            aws: self.target_args.iter().any(|a| a == "--aws"),
+        }
+        .target()
+    }
+
+    fn target_name(&self) -> String {
+        self.target().to_string()
+    }
+
+    fn block_on<T>(&self, future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+        self.runtime.block_on(future)
+    }
+
+    /// Runs a `kinesis-lab` command in the foreground, showing it; returns its stdout.
+    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let bin = &self.bin;
+        let target = &self.target_args;
+        println!("$ kinesis-lab {}", shown(args));
+        let output = cmd!(self.sh, "{bin} {args...} {target...}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        print!("{stdout}");
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        if !output.status.success() {
+            bail!(
+                "`kinesis-lab {}` failed ({})",
+                args.first().unwrap_or(&""),
+                output.status
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Runs a command quietly and returns its stdout.
+    fn output(&self, args: &[&str]) -> anyhow::Result<String> {
+        let bin = &self.bin;
+        let target = &self.target_args;
+        Ok(cmd!(self.sh, "{bin} {args...} {target...}")
+            .quiet()
+            .ignore_stderr()
+            .read()?)
+    }
+
+    /// Runs a command until it ends or the user presses Ctrl+C.
+    fn run_until_interrupted(&self, args: &[&str]) -> anyhow::Result<()> {
+        println!("$ kinesis-lab {}   (Ctrl+C to stop)", shown(args));
+        let status = Command::new(&self.bin)
+            .args(args)
+            .args(&self.target_args)
+            .status()?;
+        // Ctrl+C reaches both; the command stops cleanly, and so do we.
+        if !status.success() && status.code().is_some() {
+            bail!("`kinesis-lab {}` failed ({status})", args[0]);
+        }
+        Ok(())
+    }
+
+    /// Starts a program in the background, its output prefixed with its name.
+    fn spawn(&self, name: &'static str, args: &[&str]) -> anyhow::Result<Background> {
+        println!("$ kinesis-lab {} &", shown(args));
+        let mut child = Command::new(&self.bin)
+            .args(args)
+            .args(&self.target_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("piped");
+        let err = child.stderr.take().expect("piped");
+        let lines = seen.clone();
+        let threads = vec![
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    println!("  {name} | {line}");
+                    lines.lock().expect("lock").push(line);
+                }
+            }),
+            {
+                let stderr = stderr.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(err).lines().map_while(Result::ok) {
+                        eprintln!("  {name} | {line}");
+                        let mut all = stderr.lock().expect("lock");
+                        all.push_str(&line);
+                        all.push('\n');
+                    }
+                })
+            },
+        ];
+        Ok(Background {
+            name,
+            child,
+            stdout: seen,
+            stderr,
+            threads,
+        })
+    }
+}
+
+impl Drop for LabSession<'_> {
+    fn drop(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            println!("\nStopping the emulator (Firehose writes what it still buffers)...");
+            self.runtime.block_on(emulator.shutdown());
+        }
+    }
+}
+
+/// A program running beside the walkthrough.
+struct Background {
+    name: &'static str,
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Waits until the consumer has printed a record for every key.
+    fn wait_for_keys(&self, keys: &[String], timeout: Duration) -> anyhow::Result<usize> {
+        let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
+        let started = Instant::now();
+        loop {
+            let seen = {
+                let lines = self.stdout.lock().expect("lock");
+                let keys: HashSet<String> = lines
+                    .iter()
+                    .filter(|line| line.starts_with("shardId-"))
+                    .filter_map(|line| line.split_whitespace().nth(2))
+                    .filter(|key| wanted.contains(key))
+                    .map(str::to_owned)
+                    .collect();
+                keys
+            };
+            if seen.len() == wanted.len() {
+                return Ok(seen.len());
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "the {} saw {} of the {} records put within {timeout:?}",
+                    self.name,
+                    seen.len(),
+                    wanted.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Ctrl+C, then waits; returns what it wrote to stderr.
+    fn stop(mut self) -> anyhow::Result<String> {
+        Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        if !status.success() {
+            bail!("the {} ended with {status}", self.name);
+        }
+        Ok(self.stderr.lock().expect("lock").clone())
+    }
+}
+
+/// A command line as a person would type it: long JSON shortened.
+fn shown(args: &[&str]) -> String {
+    args.iter()
+        .map(|arg| {
+            if arg.contains(' ') || arg.contains('"') {
+                let flat: String = arg.split_whitespace().collect::<Vec<_>>().join(" ");
+                if flat.chars().count() > 60 {
+                    format!("'{}...'", flat.chars().take(57).collect::<String>())
+                } else {
+                    format!("'{flat}'")
+                }
+            } else {
+                arg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
