@@ -16,6 +16,7 @@ use emulator::config::KinesisOptions;
 use emulator::{Config, Emulator};
 use kinesis_lab::etl::{self, DeadLetterSink, EtlOptions, Stats};
 use kinesis_lab::generator::SessionGenerator;
+use kinesis_lab::infra::ensure_stream;
 use kinesis_lab::shard_reader::StartingPosition;
 use kinesis_lab::target::Target;
 use tokio::sync::{oneshot, watch};
@@ -45,27 +46,9 @@ async fn start() -> (Emulator, aws_sdk_kinesis::Client) {
         .unwrap()
         .kinesis;
     for (name, shards) in [("source", 4), ("usa", 2), ("international", 2)] {
-        kinesis
-            .create_stream()
-            .stream_name(name)
-            .shard_count(shards)
-            .send()
+        ensure_stream(&kinesis, name, shards, Duration::from_secs(10))
             .await
             .unwrap();
-        while kinesis
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .unwrap()
-            .stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str()
-            != "ACTIVE"
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
     (emulator, kinesis)
 }

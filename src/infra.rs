@@ -397,6 +397,53 @@ async fn create_delivery_stream(
     }
 }
 
+/// Creates a stream unless it exists, and waits until it is ACTIVE (quietly:
+/// for tests, benchmarks and the walkthrough, which report on their own).
+pub async fn ensure_stream(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shards: i32,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    match kinesis
+        .create_stream()
+        .stream_name(stream)
+        .shard_count(shards)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(err) if err.code() == Some("ResourceInUseException") => {}
+        Err(err) => bail!(
+            "cannot create stream {stream}: {}",
+            aws_sdk_kinesis::error::DisplayErrorContext(&err)
+        ),
+    }
+    let started = tokio::time::Instant::now();
+    loop {
+        let output = kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
+        let status = output
+            .stream_description_summary()
+            .map(|s| s.stream_status().as_str())
+            .unwrap_or_default();
+        if status == "ACTIVE" {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "stream {stream} is still {status} after {}",
+                humantime::format_duration(timeout)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// An existing delivery stream keeps its interval; say so when it differs.
 async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) {
     let Ok(output) = clients

@@ -12,6 +12,7 @@ use emulator::{Config, Emulator};
 use kinesis_lab::enrich::Enrichment;
 use kinesis_lab::etl::{self, DeadLetterSink, EtlOptions, Stats};
 use kinesis_lab::generator::SessionGenerator;
+use kinesis_lab::infra::ensure_stream;
 use kinesis_lab::routing::Route;
 use kinesis_lab::session::Session;
 use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
@@ -42,27 +43,9 @@ async fn lab(config: Config, destination_shards: i32) -> Lab {
         (USA, destination_shards),
         (INTERNATIONAL, destination_shards),
     ] {
-        kinesis
-            .create_stream()
-            .stream_name(name)
-            .shard_count(shards)
-            .send()
+        ensure_stream(&kinesis, name, shards, Duration::from_secs(10))
             .await
             .unwrap();
-    }
-    for name in [SOURCE, USA, INTERNATIONAL] {
-        for _ in 0..200 {
-            let out = kinesis
-                .describe_stream_summary()
-                .stream_name(name)
-                .send()
-                .await
-                .unwrap();
-            if out.stream_description_summary().unwrap().stream_status().as_str() == "ACTIVE" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
     Lab {
         _emulator: emulator,

@@ -8,6 +8,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use emulator::config::KinesisOptions;
 use emulator::{Config, Emulator};
 use kinesis_lab::checkpoint::{Checkpoint, ShardPosition};
+use kinesis_lab::infra::ensure_stream;
 use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
 use kinesis_lab::target::Target;
 
@@ -32,33 +33,9 @@ async fn local(config: Config) -> Local {
 
 impl Local {
     async fn stream(&self, name: &str, shards: i32) {
-        self.kinesis
-            .create_stream()
-            .stream_name(name)
-            .shard_count(shards)
-            .send()
+        ensure_stream(&self.kinesis, name, shards, Duration::from_secs(10))
             .await
             .unwrap();
-        for _ in 0..100 {
-            let summary = self
-                .kinesis
-                .describe_stream_summary()
-                .stream_name(name)
-                .send()
-                .await
-                .unwrap();
-            if summary
-                .stream_description_summary()
-                .unwrap()
-                .stream_status()
-                .as_str()
-                == "ACTIVE"
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{name} never became ACTIVE");
     }
 
     async fn put(&self, stream: &str, keys: impl IntoIterator<Item = String>) {
@@ -84,29 +61,10 @@ impl Local {
             .send()
             .await
             .unwrap();
-        self.stream_active(stream).await;
-    }
-
-    async fn stream_active(&self, name: &str) {
-        for _ in 0..100 {
-            let summary = self
-                .kinesis
-                .describe_stream_summary()
-                .stream_name(name)
-                .send()
-                .await
-                .unwrap();
-            if summary
-                .stream_description_summary()
-                .unwrap()
-                .stream_status()
-                .as_str()
-                == "ACTIVE"
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // An update takes the stream through UPDATING back to ACTIVE.
+        ensure_stream(&self.kinesis, stream, 2, Duration::from_secs(10))
+            .await
+            .unwrap();
     }
 }
 

@@ -184,51 +184,14 @@ fn create_cli_stream(session: &LabSession) -> anyhow::Result<()> {
     );
     session.block_on(async {
         let clients = session.target().connect().await?;
-        match clients
-            .kinesis
-            .create_stream()
-            .stream_name(CLI_STREAM)
-            .shard_count(CLI_SHARDS)
-            .send()
-            .await
-        {
-            Ok(_) => println!("created {CLI_STREAM}"),
-            Err(err)
-                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
-                    == Some("ResourceInUseException") =>
-            {
-                println!("{CLI_STREAM} already exists")
-            }
-            Err(err) => bail!(
-                "cannot create {CLI_STREAM}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            ),
-        }
         let started = Instant::now();
-        loop {
-            let summary = clients
-                .kinesis
-                .describe_stream_summary()
-                .stream_name(CLI_STREAM)
-                .send()
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
-            let status = summary
-                .stream_description_summary()
-                .map(|s| s.stream_status().as_str().to_owned())
-                .unwrap_or_default();
-            if status == "ACTIVE" {
-                println!(
-                    "{CLI_STREAM} is ACTIVE after {:.1} s",
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(());
-            }
-            if started.elapsed() > Duration::from_secs(300) {
-                bail!("{CLI_STREAM} is still {status} after 5 minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        kinesis_lab::infra::ensure_stream(&clients.kinesis, CLI_STREAM, CLI_SHARDS, Duration::from_secs(300))
+            .await?;
+        println!(
+            "{CLI_STREAM} is ACTIVE after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     })
 }
 
