@@ -23,6 +23,8 @@ use xshell::{Shell, cmd};
 ///
 /// etl: benches/etl.rs: ETL throughput with the sessions already on the stream,
 /// and the latency from a put on the source to the record on its destination.
+///
+/// part2: the wall time of `cargo xtask lab part2 --fast`, build excluded.
 #[derive(Debug, clap::Args)]
 pub struct Bench {
     /// What to measure; everything when none is named.
@@ -43,6 +45,7 @@ enum Which {
     Enrich,
     Emulator,
     Etl,
+    Part2,
 }
 
 impl Bench {
@@ -59,6 +62,9 @@ impl Bench {
         }
         if wants(Which::Etl) {
             cmd!(sh, "cargo bench --quiet -p kinesis-lab --bench etl").run()?;
+        }
+        if wants(Which::Part2) {
+            part2_wall_time(sh)?;
         }
         Ok(())
     }
@@ -133,6 +139,29 @@ fn emulator_process_startup(sh: &Shell, bin: &Path, runs: u32) -> anyhow::Result
         "emulator: `kinesis-lab emulator` process start to ready ({runs} runs): median {:.1} ms, max {:.1} ms",
         times[times.len() / 2].as_secs_f64() * 1000.0,
         times[times.len() - 1].as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// The walkthrough's part 2 with compressed timing, from start to summary. The
+/// binaries are built first, so that only the lab itself is timed.
+fn part2_wall_time(sh: &Shell) -> anyhow::Result<()> {
+    cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
+    cmd!(sh, "cargo build --quiet --package xtask").run()?;
+    let xtask = sh.current_dir().join("target/debug/xtask");
+    let started = Instant::now();
+    let output = Command::new(&xtask)
+        .args(["lab", "part2", "--fast"])
+        .stderr(Stdio::null())
+        .output()?;
+    let took = started.elapsed();
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || !transcript.contains("verify: ok") {
+        bail!("cargo xtask lab part2 --fast failed:\n{transcript}");
+    }
+    println!(
+        "part2: `cargo xtask lab part2 --fast` from start to summary: {:.1} s",
+        took.as_secs_f64()
     );
     Ok(())
 }

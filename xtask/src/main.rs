@@ -4,6 +4,7 @@
 //! Run `cargo xtask` with no arguments for the list.
 
 mod bench;
+mod ci;
 mod compat;
 mod fixtures;
 mod lab;
@@ -23,6 +24,7 @@ enum Task {
     Snapshots(snapshots::Snapshots),
     Bench(bench::Bench),
     Compat(compat::Compat),
+    Ci(ci::Ci),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Task::Snapshots(task) => task.run(&sh),
         Task::Bench(task) => task.run(&sh),
         Task::Compat(task) => task.run(&sh),
+        Task::Ci(task) => task.run(&sh),
         Task::Lab(task) => task.run(&sh),
     }
 }
