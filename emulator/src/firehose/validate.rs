@@ -159,3 +159,18 @@ pub fn delivery_stream_name<'a>(object: &'a Object, member: &str) -> Result<&'a 
     pattern(member, name, &STREAM_NAME, STREAM_NAME_PATTERN)?;
     Ok(name)
 }
+
+/// The kinds of delivery stream AWS knows (this emulator creates the first two).
+pub const DELIVERY_STREAM_TYPES: [&str; 4] = [
+    "DirectPut",
+    "KinesisStreamAsSource",
+    "MSKAsSource",
+    "DatabaseAsSource",
+];
+
+/// The optional `DeliveryStreamType` member, checked against AWS's values.
+pub fn delivery_stream_type(object: &Object) -> Result<Option<&str>, FirehoseError> {
+    opt_str(object, "DeliveryStreamType", "deliveryStreamType")?
+        .map(|kind| one_of("deliveryStreamType", kind, &DELIVERY_STREAM_TYPES))
+        .transpose()
+}

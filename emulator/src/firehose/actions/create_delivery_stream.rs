@@ -37,17 +37,7 @@ const OTHER_DESTINATIONS: &[&str] = &[
 pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, FirehoseError> {
     let input = validate::body(input)?;
     let name = validate::delivery_stream_name(&input, "deliveryStreamName")?.to_owned();
-    let kind = validate::opt_str(&input, "DeliveryStreamType", "deliveryStreamType")?.unwrap_or("DirectPut");
-    validate::one_of(
-        "deliveryStreamType",
-        kind,
-        &[
-            "DirectPut",
-            "KinesisStreamAsSource",
-            "MSKAsSource",
-            "DatabaseAsSource",
-        ],
-    )?;
+    let kind = validate::delivery_stream_type(&input)?.unwrap_or("DirectPut");
 
     if let Some(other) = OTHER_DESTINATIONS
         .iter()

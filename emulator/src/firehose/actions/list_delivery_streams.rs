@@ -15,19 +15,7 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
     let input = validate::body(input)?;
     let limit = validate::opt_int(&input, "Limit", "limit")?.unwrap_or(DEFAULT_LIMIT);
     validate::range("limit", limit, 1, 10_000)?;
-    let kind = validate::opt_str(&input, "DeliveryStreamType", "deliveryStreamType")?;
-    if let Some(kind) = kind {
-        validate::one_of(
-            "deliveryStreamType",
-            kind,
-            &[
-                "DirectPut",
-                "KinesisStreamAsSource",
-                "MSKAsSource",
-                "DatabaseAsSource",
-            ],
-        )?;
-    }
+    let kind = validate::delivery_stream_type(&input)?;
     let start = validate::opt_str(
         &input,
         "ExclusiveStartDeliveryStreamName",

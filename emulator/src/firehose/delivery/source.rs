@@ -101,7 +101,7 @@ impl KinesisSource {
                 source.finished.insert(shard.shard_id().to_owned());
             } else {
                 let mut reader = ShardReader::new(shard.shard_id(), Start::Latest(now));
-                reader.iterator = Some(source.latest_iterator(&reader.shard_id).await?);
+                reader.iterator = Some(source.iterator(&reader).await?);
                 source.readers.push(reader);
             }
         }
@@ -204,8 +204,8 @@ impl KinesisSource {
         Ok(())
     }
 
-    /// A fresh iterator for a shard: after the last record read, else from where
-    /// the shard was first opened.
+    /// An iterator for a shard: at its opening position the first time, then,
+    /// after an expiry, right after the last record read.
     async fn iterator(&self, reader: &ShardReader) -> Result<String, SourceError> {
         let request = self
             .client
@@ -217,6 +217,10 @@ impl KinesisSource {
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(sequence),
             (None, Start::TrimHorizon) => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            // Opening the shard: from its end, as of the creation.
+            (None, Start::Latest(_)) if reader.iterator.is_none() => {
+                request.shard_iterator_type(ShardIteratorType::Latest)
+            }
             // An iterator taken at creation that expired unused: records that came
             // after the creation are still wanted. AT_TIMESTAMP is precise to the
             // millisecond, so a record put just before the creation may be delivered
@@ -237,25 +241,6 @@ impl KinesisSource {
             .ok_or_else(|| SourceError::Kinesis {
                 stream: self.stream_name.clone(),
                 message: format!("no iterator returned for shard {}", reader.shard_id),
-            })
-    }
-
-    async fn latest_iterator(&self, shard_id: &str) -> Result<String, SourceError> {
-        let output = self
-            .client
-            .get_shard_iterator()
-            .stream_name(&self.stream_name)
-            .shard_id(shard_id)
-            .shard_iterator_type(ShardIteratorType::Latest)
-            .send()
-            .await
-            .map_err(|err| source_error(&self.stream_name, &err))?;
-        output
-            .shard_iterator()
-            .map(str::to_owned)
-            .ok_or_else(|| SourceError::Kinesis {
-                stream: self.stream_name.clone(),
-                message: format!("no iterator returned for shard {shard_id}"),
             })
     }
 
