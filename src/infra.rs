@@ -15,6 +15,8 @@
 //!
 //! Everything here is idempotent: what exists is left as it is, so `up` can be
 //! run again after a failure, and `down` deletes only resources with these names.
+//! [`LabNames`] can add a suffix to every name, so that copies of the lab can
+//! live side by side on one target.
 
 use std::time::Duration;
 
@@ -40,6 +42,80 @@ pub const CLI_STREAM: &str = "de-c2w2lab1-kinesis-data-stream-cli";
 pub const BUFFER_SIZE_MB: i32 = 1;
 pub const DEFAULT_BUFFER_INTERVAL: i32 = 60;
 
+/// The names of the lab's part 2 resources in one account.
+///
+/// The lab's own names have no suffix. A suffix (`-<suffix>` at the end of
+/// every name) lets several copies of the lab share one target: the end-to-end
+/// tests against one LocalStack, or two learners in one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabNames {
+    account: String,
+    /// Empty, or `-` and the suffix.
+    suffix: String,
+}
+
+/// Bucket names stop at 63 characters; the longest lab bucket name takes 28.
+const MAX_SUFFIX: usize = 24;
+
+impl LabNames {
+    /// The lab's names, exactly.
+    pub fn new(account: &str) -> LabNames {
+        LabNames {
+            account: account.to_owned(),
+            suffix: String::new(),
+        }
+    }
+
+    /// The lab's names with `-<suffix>` appended. Buckets allow the fewest
+    /// characters, so the suffix is what a bucket name allows: lowercase
+    /// letters, digits and hyphens.
+    pub fn with_suffix(account: &str, suffix: &str) -> anyhow::Result<LabNames> {
+        if suffix.is_empty()
+            || suffix.len() > MAX_SUFFIX
+            || suffix.starts_with('-')
+            || suffix.ends_with('-')
+            || !suffix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            bail!(
+                "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and \
+                 hyphens, not starting or ending with a hyphen (it goes into bucket names)"
+            );
+        }
+        Ok(LabNames {
+            account: account.to_owned(),
+            suffix: format!("-{suffix}"),
+        })
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn source_stream(&self) -> String {
+        format!("{SOURCE_STREAM}{}", self.suffix)
+    }
+
+    /// Both routes, USA first.
+    pub fn routes(&self) -> [RouteResources; 2] {
+        Route::ALL.map(|route| RouteResources::new(route, &self.account, &self.suffix))
+    }
+
+    /// The ETL's destinations, as the lab writes them on its command line.
+    pub fn destinations(&self) -> Destinations {
+        let [usa, international] = self.routes().map(|r| r.stream);
+        format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#)
+            .parse()
+            .expect("the lab's stream names are valid")
+    }
+
+    /// The role the lab's Firehose delivery streams assume (the lab made it).
+    pub fn role_arn(&self) -> String {
+        format!("arn:aws:iam::{}:role/de-c2w2lab1-firehose-role", self.account)
+    }
+}
+
 /// Everything the lab names after one route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteResources {
@@ -52,7 +128,7 @@ pub struct RouteResources {
 }
 
 impl RouteResources {
-    pub fn new(route: Route, account: &str) -> RouteResources {
+    fn new(route: Route, account: &str, suffix: &str) -> RouteResources {
         // The lab's text calls the bucket "-international"; its code, which ran,
         // says "-int".
         let (word, bucket_suffix) = match route {
@@ -61,30 +137,13 @@ impl RouteResources {
         };
         RouteResources {
             route,
-            stream: format!("de-c2w2lab1-{word}-data-stream"),
-            bucket: format!("de-c2w2lab1-{account}-{bucket_suffix}"),
-            firehose: format!("de-c2w2lab1-firehose-{word}"),
-            log_group: format!("de-c2w2lab1-firehose-{word}-log-group"),
-            log_stream: format!("de-c2w2lab1-{word}-firehose-log-stream"),
+            stream: format!("de-c2w2lab1-{word}-data-stream{suffix}"),
+            bucket: format!("de-c2w2lab1-{account}-{bucket_suffix}{suffix}"),
+            firehose: format!("de-c2w2lab1-firehose-{word}{suffix}"),
+            log_group: format!("de-c2w2lab1-firehose-{word}-log-group{suffix}"),
+            log_stream: format!("de-c2w2lab1-{word}-firehose-log-stream{suffix}"),
         }
     }
-
-    /// Both routes, USA first.
-    pub fn all(account: &str) -> [RouteResources; 2] {
-        Route::ALL.map(|route| RouteResources::new(route, account))
-    }
-}
-
-/// The ETL's destinations, as the lab writes them on its command line.
-pub fn lab_destinations() -> Destinations {
-    let [usa, international] = RouteResources::all("").map(|r| r.stream);
-    format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#)
-        .parse()
-        .expect("the lab's stream names are valid")
-}
-
-pub fn role_arn(account: &str) -> String {
-    format!("arn:aws:iam::{account}:role/de-c2w2lab1-firehose-role")
 }
 
 /// How `up` runs.
@@ -96,10 +155,10 @@ pub struct UpOptions {
 }
 
 /// Creates what is missing of the lab's part 2 and waits until it is all ACTIVE.
-pub async fn up(clients: &Clients, account: &str, options: &UpOptions) -> anyhow::Result<()> {
-    let routes = RouteResources::all(account);
+pub async fn up(clients: &Clients, names: &LabNames, options: &UpOptions) -> anyhow::Result<()> {
+    let routes = names.routes();
     let existing = stream_names(clients).await?;
-    let mut streams = vec![(SOURCE_STREAM.to_owned(), SOURCE_SHARDS)];
+    let mut streams = vec![(names.source_stream(), SOURCE_SHARDS)];
     streams.extend(routes.iter().map(|r| (r.stream.clone(), DESTINATION_SHARDS)));
     for (stream, shards) in &streams {
         if existing.contains(stream) {
@@ -138,7 +197,7 @@ pub async fn up(clients: &Clients, account: &str, options: &UpOptions) -> anyhow
             check_interval(clients, route, options.buffer_interval).await;
             continue;
         }
-        create_delivery_stream(clients, account, route, options.buffer_interval).await?;
+        create_delivery_stream(clients, names, route, options.buffer_interval).await?;
         eprintln!(
             "created Firehose {} ({} -> s3://{}/firehose/)",
             route.firehose, route.stream, route.bucket
@@ -155,8 +214,8 @@ pub async fn up(clients: &Clients, account: &str, options: &UpOptions) -> anyhow
 
 /// Deletes the lab's part 2 resources that exist: delivery streams, streams,
 /// and (unless kept) the buckets with everything in them.
-pub async fn down(clients: &Clients, account: &str, keep_buckets: bool) -> anyhow::Result<()> {
-    let routes = RouteResources::all(account);
+pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> anyhow::Result<()> {
+    let routes = names.routes();
     for route in &routes {
         match clients
             .firehose
@@ -175,7 +234,7 @@ pub async fn down(clients: &Clients, account: &str, keep_buckets: bool) -> anyho
         }
     }
     let streams = [
-        SOURCE_STREAM.to_owned(),
+        names.source_stream(),
         routes[0].stream.clone(),
         routes[1].stream.clone(),
     ];
@@ -209,10 +268,10 @@ pub struct Status {
 }
 
 /// What exists of the lab's part 2, and in what state.
-pub async fn status(clients: &Clients, account: &str) -> anyhow::Result<Vec<Status>> {
-    let routes = RouteResources::all(account);
+pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<Status>> {
+    let routes = names.routes();
     let mut lines = Vec::new();
-    let mut streams = vec![SOURCE_STREAM.to_owned()];
+    let mut streams = vec![names.source_stream()];
     streams.extend(routes.iter().map(|r| r.stream.clone()));
     for stream in streams {
         let described = clients
@@ -330,11 +389,11 @@ pub async fn status(clients: &Clients, account: &str) -> anyhow::Result<Vec<Stat
 /// The lab's `create_delivery_stream` call, parameter for parameter.
 async fn create_delivery_stream(
     clients: &Clients,
-    account: &str,
+    names: &LabNames,
     route: &RouteResources,
     interval: i32,
 ) -> anyhow::Result<()> {
-    let role = role_arn(account);
+    let role = names.role_arn();
     let stream_arn = clients
         .kinesis
         .describe_stream_summary()
@@ -648,5 +707,69 @@ where
         spinner.set_message(format!("waiting for {what} to be ACTIVE (now {current})"));
         spinner.tick();
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_suffix_the_names_are_the_lab_s() {
+        let names = LabNames::new("123456789012");
+        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream");
+        let [usa, international] = names.routes();
+        assert_eq!(usa.stream, "de-c2w2lab1-usa-data-stream");
+        assert_eq!(usa.bucket, "de-c2w2lab1-123456789012-usa");
+        assert_eq!(usa.firehose, "de-c2w2lab1-firehose-usa");
+        assert_eq!(international.stream, "de-c2w2lab1-international-data-stream");
+        assert_eq!(international.bucket, "de-c2w2lab1-123456789012-int");
+        assert_eq!(international.firehose, "de-c2w2lab1-firehose-international");
+        assert_eq!(
+            names.role_arn(),
+            "arn:aws:iam::123456789012:role/de-c2w2lab1-firehose-role"
+        );
+        assert_eq!(names.destinations().usa.as_str(), "de-c2w2lab1-usa-data-stream");
+    }
+
+    #[test]
+    fn a_suffix_ends_every_name() {
+        let names = LabNames::with_suffix("000000000000", "e2e-42-7").unwrap();
+        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream-e2e-42-7");
+        let [usa, international] = names.routes();
+        assert_eq!(usa.bucket, "de-c2w2lab1-000000000000-usa-e2e-42-7");
+        assert_eq!(
+            international.firehose,
+            "de-c2w2lab1-firehose-international-e2e-42-7"
+        );
+        assert_eq!(
+            names.destinations().international.as_str(),
+            "de-c2w2lab1-international-data-stream-e2e-42-7"
+        );
+        // The role is the lab's, whatever the copy.
+        assert_eq!(
+            names.role_arn(),
+            "arn:aws:iam::000000000000:role/de-c2w2lab1-firehose-role"
+        );
+    }
+
+    #[test]
+    fn a_suffix_must_fit_a_bucket_name() {
+        for bad in [
+            "",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "a.b",
+            &"x".repeat(25),
+        ] {
+            let err = LabNames::with_suffix("000000000000", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("invalid name suffix {bad:?}")), "{err}");
+        }
+        let longest = LabNames::with_suffix("123456789012", &"x".repeat(24)).unwrap();
+        assert!(longest.routes().iter().all(|r| r.bucket.len() <= 63));
     }
 }

@@ -17,7 +17,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::enrich::Enrichment;
-use crate::infra::RouteResources;
+use crate::infra::LabNames;
 use crate::routing::Route;
 use crate::session::Session;
 use crate::target::Clients;
@@ -125,10 +125,10 @@ impl fmt::Display for Report {
 }
 
 /// Reads every object under `firehose/` in the lab's two buckets.
-pub async fn delivered(clients: &Clients, account: &str) -> anyhow::Result<(Vec<Delivered>, Report)> {
+pub async fn delivered(clients: &Clients, names: &LabNames) -> anyhow::Result<(Vec<Delivered>, Report)> {
     let mut report = Report::default();
     let mut records = Vec::new();
-    for route in RouteResources::all(account) {
+    for route in names.routes() {
         let mut objects = 0;
         let mut count = 0;
         let mut token: Option<String> = None;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use super::NamesArgs;
 use crate::etl::{self, DeadLetterSink, EtlOptions};
-use crate::infra::{SOURCE_STREAM, lab_destinations};
+use crate::infra::LabNames;
 use crate::routing::Destinations;
 use crate::shard_reader::StartingPosition;
 use crate::stream_name::StreamName;
@@ -31,9 +32,10 @@ use crate::target::TargetArgs;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The stream to read (the lab spells it --source_stream).
-    #[arg(long = "source-stream", alias = "source_stream", value_name = "NAME", default_value = SOURCE_STREAM)]
-    pub source_stream: StreamName,
+    /// The stream to read (the lab spells it --source_stream)
+    /// [default: de-c2w2lab1-kinesis-data-stream].
+    #[arg(long = "source-stream", alias = "source_stream", value_name = "NAME")]
+    pub source_stream: Option<StreamName>,
 
     /// Where each route goes, as the lab writes it (the lab spells it --dest_streams)
     /// [default: the lab's USA and international streams].
@@ -62,6 +64,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "trim-horizon")]
     pub from: From,
 
+    // The default streams take the suffix, as `infra up --name-suffix` names them.
+    #[command(flatten)]
+    pub names: NamesArgs,
+
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -76,9 +82,15 @@ pub enum From {
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Stream names do not depend on the account, so the defaults are known
+    // before connecting.
+    let names: LabNames = args.names.names("")?;
     let options = EtlOptions {
-        source: args.source_stream.clone(),
-        destinations: args.dest_streams.clone().unwrap_or_else(lab_destinations),
+        source: match &args.source_stream {
+            Some(stream) => stream.clone(),
+            None => names.source_stream().parse()?,
+        },
+        destinations: args.dest_streams.clone().unwrap_or_else(|| names.destinations()),
         dead_letters: match &args.dead_letter_stream {
             Some(stream) => DeadLetterSink::Stream(stream.clone()),
             None => DeadLetterSink::File(args.dead_letter_file.clone()),

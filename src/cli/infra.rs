@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::NamesArgs;
 use crate::infra::{self, DEFAULT_BUFFER_INTERVAL, UpOptions};
 use crate::target::{Target, TargetArgs};
 
@@ -17,11 +18,17 @@ use crate::target::{Target, TargetArgs};
 ///
 /// up is idempotent: what exists is kept; it waits until everything is ACTIVE.
 /// down deletes only resources with the lab's names.
+///
+/// --name-suffix e2e-1 appends -e2e-1 to every name, for a second copy of the
+/// lab beside the first (tests do that on a shared LocalStack).
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
+
+    #[command(flatten)]
+    pub names: NamesArgs,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -53,15 +60,15 @@ pub enum Action {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let clients = args.target.target().connect().await?;
-        let account = clients.account_id().await?;
+        let names = args.names.names(&clients.account_id().await?)?;
         match args.action {
             Action::Up { buffer_interval, timeout } => {
-                infra::up(&clients, &account, &UpOptions { buffer_interval, timeout }).await?;
-                print_status(&infra::status(&clients, &account).await?);
+                infra::up(&clients, &names, &UpOptions { buffer_interval, timeout }).await?;
+                print_status(&infra::status(&clients, &names).await?);
             }
-            Action::Down { keep_buckets } => infra::down(&clients, &account, keep_buckets).await?,
+            Action::Down { keep_buckets } => infra::down(&clients, &names, keep_buckets).await?,
             Action::Status => {
-                let lines = infra::status(&clients, &account).await?;
+                let lines = infra::status(&clients, &names).await?;
                 print_status(&lines);
                 if clients.target == Target::Aws && lines.iter().any(|l| l.status != "missing") {
                     eprintln!("these resources cost money while they exist: `kinesis-lab infra down --aws` removes them");

@@ -56,6 +56,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Which copy of the lab's part 2 resources a command works on.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NamesArgs {
+    /// Append -SUFFIX to the name of every part 2 resource (streams, buckets,
+    /// Firehose delivery streams), so that several copies of the lab can share
+    /// one target. Without it, the lab's exact names.
+    #[arg(long, value_name = "SUFFIX", env = "KINESIS_LAB_NAME_SUFFIX", global = true)]
+    pub name_suffix: Option<String>,
+}
+
+impl NamesArgs {
+    pub fn names(&self, account: &str) -> anyhow::Result<crate::infra::LabNames> {
+        match &self.name_suffix {
+            Some(suffix) => crate::infra::LabNames::with_suffix(account, suffix),
+            None => Ok(crate::infra::LabNames::new(account)),
+        }
+    }
+}
+
 /// The async runtime the AWS commands run on.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Map, Value};
 
+use super::NamesArgs;
 use crate::target::TargetArgs;
 use crate::verify;
 
@@ -41,6 +42,9 @@ pub struct Args {
     pub allow_duplicates: bool,
 
     #[command(flatten)]
+    pub names: NamesArgs,
+
+    #[command(flatten)]
     pub target: TargetArgs,
 }
 
@@ -48,11 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let expected = args.expect.as_ref().map(|path| read_expected(path)).transpose()?;
     super::runtime()?.block_on(async {
         let clients = args.target.target().connect().await?;
-        let account = clients.account_id().await?;
+        let names = args.names.names(&clients.account_id().await?)?;
         let started = Instant::now();
         let spinner = indicatif::ProgressBar::new_spinner();
         let report = loop {
-            let (records, mut report) = verify::delivered(&clients, &account).await?;
+            let (records, mut report) = verify::delivered(&clients, &names).await?;
             verify::check(&records, &mut report, expected.as_deref());
             let missing = report.expected.as_ref().map_or(0, |e| e.missing.len());
             match args.wait {

@@ -1,13 +1,23 @@
 //! End-to-end tests: the `kinesis-lab` binary run as a learner runs it.
 //!
 //! One test binary, one module per area. Each test states what it demonstrates.
+//!
+//! The lab itself (`lab.rs`, `verify.rs`) runs on the target `target.rs`
+//! picks: an in-process emulator of its own by default, or LocalStack with
+//! `LAB_E2E_ENDPOINT=http://localhost:4566`. The other modules test parts the
+//! lab is made of (the shard reader, the ETL under throttling and restarts, the
+//! emulator's command) with emulator settings no other target has, such as
+//! one-second iterator lifetimes or AWS's write limits, so they always start
+//! an emulator of their own.
 
 mod conformance;
 mod emulator;
 mod enrichment;
 mod etl;
+mod lab;
 mod offline;
 mod programs;
+mod target;
 mod verify;
 
 use std::io::Write;

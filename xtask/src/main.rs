@@ -8,6 +8,7 @@ mod ci;
 mod compat;
 mod fixtures;
 mod lab;
+mod localstack;
 mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ enum Task {
     Snapshots(snapshots::Snapshots),
     Bench(bench::Bench),
     Compat(compat::Compat),
+    Localstack(localstack::Localstack),
     Ci(ci::Ci),
 }
 
@@ -35,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         Task::Snapshots(task) => task.run(&sh),
         Task::Bench(task) => task.run(&sh),
         Task::Compat(task) => task.run(&sh),
+        Task::Localstack(task) => task.run(&sh),
         Task::Ci(task) => task.run(&sh),
         Task::Lab(task) => task.run(&sh),
     }

@@ -1,0 +1,94 @@
+//! Where the lab's end-to-end tests run.
+//!
+//! By default each test starts an emulator of its own, in-process, on a free
+//! port. With `LAB_E2E_ENDPOINT=http://localhost:4566` the same tests run
+//! against that endpoint instead (LocalStack, started with `cargo xtask
+//! localstack up`), all at once. Either way every test names its resources
+//! with a suffix of its own, so tests never see each other's streams or
+//! buckets, and the code under test is the same in both cases.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use emulator::{Config, Emulator};
+use kinesis_lab::infra::LabNames;
+use kinesis_lab::target::{Clients, Target};
+
+/// One test's target, clients and names.
+pub struct TestTarget {
+    /// Kept so that the emulator lives as long as the test.
+    _emulator: Option<Emulator>,
+    pub url: String,
+    pub clients: Clients,
+    /// This test's suffix: `e2e-<process>-<test number>`.
+    pub suffix: String,
+    /// The lab's part 2 names, with the suffix.
+    pub names: LabNames,
+}
+
+impl TestTarget {
+    pub async fn start() -> TestTarget {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let suffix = format!(
+            "e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let (emulator, url) = match shared_endpoint() {
+            Some(url) => (None, url),
+            None => {
+                let emulator = Emulator::start(Config::for_tests())
+                    .await
+                    .expect("the emulator starts");
+                let url = emulator.endpoint_url().to_owned();
+                (Some(emulator), url)
+            }
+        };
+        let clients = Target::Endpoint(url.clone()).connect().await.unwrap_or_else(|err| {
+            panic!("LAB_E2E_ENDPOINT={url} does not answer ({err:#}); start LocalStack with `cargo xtask localstack up`")
+        });
+        let account = clients.account_id().await.expect("STS answers");
+        let names = LabNames::with_suffix(&account, &suffix).expect("a valid suffix");
+        TestTarget {
+            _emulator: emulator,
+            url,
+            clients,
+            suffix,
+            names,
+        }
+    }
+
+    /// True on the shared endpoint, which is LocalStack in CI.
+    pub fn is_shared(&self) -> bool {
+        self._emulator.is_none()
+    }
+
+    /// `base` with this test's suffix, for resources the lab names itself.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.suffix)
+    }
+
+    /// How long to wait for streams to be ACTIVE and for Firehose to deliver.
+    /// LocalStack's CreateDeliveryStream alone takes about 25 s (it starts a
+    /// Java KCL worker), and every test on it runs at once.
+    pub fn patience(&self) -> Duration {
+        if self.is_shared() {
+            Duration::from_secs(240)
+        } else {
+            Duration::from_secs(30)
+        }
+    }
+
+    /// `args` followed by `--endpoint-url` and this target's URL.
+    pub fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(["--endpoint-url", self.url.as_str()]);
+        all
+    }
+}
+
+fn shared_endpoint() -> Option<String> {
+    std::env::var("LAB_E2E_ENDPOINT")
+        .ok()
+        .filter(|url| !url.is_empty())
+}

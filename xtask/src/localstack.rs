@@ -1,0 +1,252 @@
+//! `cargo xtask localstack up|down`: LocalStack in Docker, for those who have
+//! Docker, as the second local target (the first is the embedded emulator,
+//! which needs nothing).
+//!
+//! `localstack/localstack:4.14.0` is the last release that runs without an auth
+//! token; with `LOCALSTACK_AUTH_TOKEN` set, the newest image is used instead
+//! and the token is passed on. LocalStack answers on 127.0.0.1:4566, the
+//! emulator's address, so the two cannot run at once; every `kinesis-lab`
+//! command then takes `--endpoint-url http://localhost:4566`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+const CONTAINER: &str = "kinesis-lab-localstack";
+/// The last LocalStack that needs no auth token.
+const FREE_IMAGE: &str = "localstack/localstack:4.14.0";
+/// With a token, the newest release.
+const TOKEN_IMAGE: &str = "localstack/localstack:latest";
+/// Only what the lab uses: fewer services start faster.
+const SERVICES: &str = "kinesis,firehose,s3,iam,sts";
+const ADDRESS: &str = "127.0.0.1:4566";
+const ENDPOINT: &str = "http://localhost:4566";
+
+/// Start or stop LocalStack in Docker (needs a running Docker engine).
+///
+/// up starts the container kinesis-lab-localstack on 127.0.0.1:4566 with the
+/// services kinesis, firehose, s3, iam and sts, and waits until Kinesis,
+/// Firehose, S3 and STS answer. Then, for example:
+///   cargo xtask lab part2 --fast --endpoint-url http://localhost:4566
+///   LAB_E2E_ENDPOINT=http://localhost:4566 cargo test --test e2e
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Localstack {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Start LocalStack and wait until it answers.
+    Up {
+        /// The image to run [default: localstack/localstack:4.14.0, or
+        /// localstack/localstack:latest when LOCALSTACK_AUTH_TOKEN is set].
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+
+        /// Give up waiting after this long (the first start pulls the image).
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Stop LocalStack and remove its container.
+    Down,
+}
+
+impl Localstack {
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        docker_is_running(sh)?;
+        match &self.action {
+            Action::Up { image, timeout } => up(sh, image.as_deref(), *timeout),
+            Action::Down => down(sh),
+        }
+    }
+}
+
+fn docker_is_running(sh: &Shell) -> anyhow::Result<()> {
+    let format = "{{.ServerVersion}}";
+    let info = cmd!(sh, "docker info --format {format}")
+        .quiet()
+        .ignore_status()
+        .output();
+    match info {
+        Err(err) => bail!(
+            "cannot run docker ({err}).\nLocalStack runs in Docker; without it, use the embedded emulator, \
+             which needs nothing: `cargo xtask lab part2 --fast`"
+        ),
+        Ok(output) if !output.status.success() => bail!(
+            "Docker is installed but its engine is not running:\n  {}\nStart it (or use the embedded \
+             emulator, which needs no Docker: `cargo xtask lab part2 --fast`).",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The image for `up`: the one asked for, else the newest with a token, else
+/// the last free release.
+fn image(asked: Option<&str>, token: bool) -> &str {
+    match (asked, token) {
+        (Some(image), _) => image,
+        (None, true) => TOKEN_IMAGE,
+        (None, false) => FREE_IMAGE,
+    }
+}
+
+/// `docker run`'s arguments. The token is passed by name only, so that its
+/// value never shows in a process list.
+fn run_args(image: &str, token: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["run", "--detach", "--name", CONTAINER, "--publish"]
+        .map(String::from)
+        .into();
+    args.push(format!("{ADDRESS}:4566"));
+    args.extend(["--env".to_owned(), format!("SERVICES={SERVICES}")]);
+    if token {
+        args.extend(["--env".to_owned(), "LOCALSTACK_AUTH_TOKEN".to_owned()]);
+    }
+    args.push(image.to_owned());
+    args
+}
+
+/// The container's state (`running`, `exited`, ...), or empty when there is none.
+fn container_state(sh: &Shell) -> anyhow::Result<String> {
+    let filter = format!("name=^{CONTAINER}$");
+    let format = "{{.State}}";
+    Ok(cmd!(sh, "docker ps --all --filter {filter} --format {format}")
+        .quiet()
+        .read()?
+        .trim()
+        .to_owned())
+}
+
+fn up(sh: &Shell, asked: Option<&str>, timeout: Duration) -> anyhow::Result<()> {
+    let state = container_state(sh)?;
+    match state.as_str() {
+        "running" => println!("{CONTAINER} is already running"),
+        "" => {
+            if std::net::TcpStream::connect(ADDRESS).is_ok() {
+                bail!(
+                    "something already listens on {ADDRESS} (the emulator, or another LocalStack); \
+                     stop it first"
+                );
+            }
+            let token = std::env::var("LOCALSTACK_AUTH_TOKEN").is_ok_and(|t| !t.is_empty());
+            let image = image(asked, token);
+            println!("starting {image} as {CONTAINER} on {ADDRESS} (services {SERVICES})");
+            let args = run_args(image, token);
+            cmd!(sh, "docker {args...}").quiet().ignore_stdout().run()?;
+        }
+        _ => {
+            println!("restarting the stopped container {CONTAINER}");
+            cmd!(sh, "docker start {CONTAINER}")
+                .quiet()
+                .ignore_stdout()
+                .run()?;
+        }
+    }
+    wait_until_it_answers(timeout)?;
+    println!("LocalStack answers at {ENDPOINT}; `cargo xtask localstack down` stops it");
+    Ok(())
+}
+
+/// Polls each service the lab uses with a real call: LocalStack starts some
+/// services on their first request, so a health page saying "available" is
+/// not yet an answer.
+fn wait_until_it_answers(timeout: Duration) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let spinner = indicatif::ProgressBar::new_spinner();
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        loop {
+            let failure = match kinesis_lab::target::Target::Endpoint(ENDPOINT.to_owned())
+                .connect()
+                .await
+            {
+                Ok(clients) => services_answer(&clients).await.err(),
+                Err(err) => Some(err.to_string()),
+            };
+            let Some(failure) = failure else {
+                return Ok(());
+            };
+            if started.elapsed() > timeout {
+                bail!(
+                    "LocalStack did not answer within {}: {failure}\nIts log: docker logs {CONTAINER}",
+                    humantime::format_duration(timeout)
+                );
+            }
+            spinner.set_message(format!("waiting for LocalStack ({failure})"));
+            spinner.tick();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+    spinner.finish_and_clear();
+    outcome.with_context(|| format!("after {:.0} s", started.elapsed().as_secs_f64()))
+}
+
+async fn services_answer(clients: &kinesis_lab::target::Clients) -> Result<(), String> {
+    use aws_sdk_kinesis::error::DisplayErrorContext;
+    let no = |service: &str, err: &dyn std::fmt::Display| format!("{service} does not answer yet: {err}");
+    if let Err(err) = clients.kinesis.list_streams().send().await {
+        return Err(no("Kinesis", &DisplayErrorContext(err)));
+    }
+    if let Err(err) = clients.firehose.list_delivery_streams().send().await {
+        return Err(no("Firehose", &DisplayErrorContext(err)));
+    }
+    if let Err(err) = clients.s3.list_buckets().send().await {
+        return Err(no("S3", &DisplayErrorContext(err)));
+    }
+    if let Err(err) = clients.sts.get_caller_identity().send().await {
+        return Err(no("STS", &DisplayErrorContext(err)));
+    }
+    Ok(())
+}
+
+fn down(sh: &Shell) -> anyhow::Result<()> {
+    let state = container_state(sh)?;
+    if state.is_empty() {
+        println!("{CONTAINER} is not there; nothing to stop");
+        return Ok(());
+    }
+    cmd!(sh, "docker rm --force {CONTAINER}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    println!("stopped and removed {CONTAINER} (LocalStack keeps nothing after it stops)");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_token_the_last_free_release_runs() {
+        assert_eq!(image(None, false), "localstack/localstack:4.14.0");
+        assert_eq!(image(None, true), "localstack/localstack:latest");
+        assert_eq!(
+            image(Some("localstack/localstack:4.9"), true),
+            "localstack/localstack:4.9"
+        );
+    }
+
+    #[test]
+    fn the_container_listens_on_loopback_with_the_lab_s_services() {
+        let args = run_args(FREE_IMAGE, false).join(" ");
+        assert_eq!(
+            args,
+            "run --detach --name kinesis-lab-localstack --publish 127.0.0.1:4566:4566 \
+             --env SERVICES=kinesis,firehose,s3,iam,sts localstack/localstack:4.14.0"
+        );
+        let with_token = run_args(TOKEN_IMAGE, true);
+        let at = with_token
+            .iter()
+            .position(|a| a == "LOCALSTACK_AUTH_TOKEN")
+            .unwrap();
+        assert_eq!(
+            with_token[at - 1],
+            "--env",
+            "passed by name, its value never on the command line"
+        );
+    }
+}
