@@ -14,8 +14,10 @@ use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 const CONTAINER: &str = "kinesis-lab-localstack";
-/// The last LocalStack that needs no auth token.
-const FREE_IMAGE: &str = "localstack/localstack:4.14.0";
+/// The last LocalStack that needs no auth token, with its digest so that a
+/// re-pushed tag cannot change it.
+const FREE_IMAGE: &str =
+    "localstack/localstack:4.14.0@sha256:3ebc37595918b8accb852f8048fef2aff047d465167edd655528065b07bc364a";
 /// With a token, the newest release.
 const TOKEN_IMAGE: &str = "localstack/localstack:latest";
 /// Only what the lab uses: fewer services start faster.
@@ -222,7 +224,7 @@ mod tests {
 
     #[test]
     fn without_a_token_the_last_free_release_runs() {
-        assert_eq!(image(None, false), "localstack/localstack:4.14.0");
+        assert!(image(None, false).starts_with("localstack/localstack:4.14.0@sha256:"));
         assert_eq!(image(None, true), "localstack/localstack:latest");
         assert_eq!(
             image(Some("localstack/localstack:4.9"), true),
@@ -235,8 +237,10 @@ mod tests {
         let args = run_args(FREE_IMAGE, false).join(" ");
         assert_eq!(
             args,
-            "run --detach --name kinesis-lab-localstack --publish 127.0.0.1:4566:4566 \
-             --env SERVICES=kinesis,firehose,s3,iam,sts localstack/localstack:4.14.0"
+            format!(
+                "run --detach --name kinesis-lab-localstack --publish 127.0.0.1:4566:4566 \
+             --env SERVICES=kinesis,firehose,s3,iam,sts {FREE_IMAGE}"
+            )
         );
         let with_token = run_args(TOKEN_IMAGE, true);
         let at = with_token
