@@ -362,11 +362,12 @@ fn summary(session: &LabSession, timing: &Timing, etl: &str, report: &str, took:
     }
     // The buckets outlive a run (on disk, or on AWS), so their counts include
     // earlier runs; say so rather than leave the totals unexplained.
-    if let Some(earlier) = report
-        .lines()
-        .find_map(|line| line.strip_suffix(" delivered sessions are not in the expected file (from earlier runs?)"))
-    {
-        println!("  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)");
+    if let Some(earlier) = report.lines().find_map(|line| {
+        line.strip_suffix(" delivered sessions are not in the expected file (from earlier runs?)")
+    }) {
+        println!(
+            "  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)"
+        );
     }
     if let Some(dir) = &session.data_dir {
         println!("  delivered files       {}", dir.join("s3").display());
