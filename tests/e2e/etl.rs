@@ -1,5 +1,6 @@
-//! The streaming ETL against an embedded emulator: routing, enrichment, bad
-//! records, throttling, restarts.
+//! The streaming ETL through the SDK: routing, enrichment, bad records,
+//! throttling, restarts. All but the throttling test run on LocalStack too
+//! (see `target.rs`); that one needs the emulator's AWS write limits.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,8 +8,8 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use emulator::Config;
 use emulator::config::KinesisOptions;
-use emulator::{Config, Emulator};
 use kinesis_lab::enrich::Enrichment;
 use kinesis_lab::etl::{self, DeadLetterSink, EtlOptions, Stats};
 use kinesis_lab::generator::SessionGenerator;
@@ -16,57 +17,69 @@ use kinesis_lab::infra::ensure_stream;
 use kinesis_lab::routing::Route;
 use kinesis_lab::session::Session;
 use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
-use kinesis_lab::target::Target;
 use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
+use crate::target::TestTarget;
 use crate::temp_path;
 
-const SOURCE: &str = "source";
-const USA: &str = "usa";
-const INTERNATIONAL: &str = "international";
-
 struct Lab {
-    _emulator: Emulator,
+    target: TestTarget,
     kinesis: aws_sdk_kinesis::Client,
+    source: String,
+    usa: String,
+    international: String,
 }
 
-async fn lab(config: Config, destination_shards: i32) -> Lab {
-    let emulator = Emulator::start(config).await.unwrap();
-    let kinesis = Target::Endpoint(emulator.endpoint_url().to_owned())
-        .connect()
-        .await
-        .unwrap()
-        .kinesis;
+/// The three streams, with names of this test's own, on a shared target...
+async fn shared(destination_shards: i32) -> Lab {
+    lab(TestTarget::start().await, destination_shards).await
+}
+
+/// ...or on an emulator of the test's own, set up as `config` says.
+async fn local(config: Config, destination_shards: i32) -> Lab {
+    lab(TestTarget::with_emulator(config).await, destination_shards).await
+}
+
+async fn lab(target: TestTarget, destination_shards: i32) -> Lab {
+    let lab = Lab {
+        kinesis: target.clients.kinesis.clone(),
+        source: target.name("source"),
+        usa: target.name("usa"),
+        international: target.name("international"),
+        target,
+    };
     for (name, shards) in [
-        (SOURCE, 4),
-        (USA, destination_shards),
-        (INTERNATIONAL, destination_shards),
+        (&lab.source, 4),
+        (&lab.usa, destination_shards),
+        (&lab.international, destination_shards),
     ] {
-        ensure_stream(&kinesis, name, shards, Duration::from_secs(10))
+        ensure_stream(&lab.kinesis, name, shards, lab.target.patience())
             .await
             .unwrap();
     }
-    Lab {
-        _emulator: emulator,
-        kinesis,
-    }
+    lab
 }
 
-fn options(dead_letters: PathBuf, checkpoint: Option<PathBuf>) -> EtlOptions {
-    EtlOptions {
-        source: SOURCE.parse().unwrap(),
-        destinations: format!(r#"{{"USA": "{USA}", "International": "{INTERNATIONAL}"}}"#)
+impl Lab {
+    fn options(&self, dead_letters: PathBuf, checkpoint: Option<PathBuf>) -> EtlOptions {
+        EtlOptions {
+            source: self.source.parse().unwrap(),
+            destinations: format!(
+                r#"{{"USA": "{}", "International": "{}"}}"#,
+                self.usa, self.international
+            )
             .parse()
             .unwrap(),
-        dead_letters: DeadLetterSink::File(dead_letters),
-        checkpoint,
-        start: StartingPosition::TrimHorizon,
+            dead_letters: DeadLetterSink::File(dead_letters),
+            checkpoint,
+            start: StartingPosition::TrimHorizon,
+        }
     }
 }
 
 /// Puts raw records on the source, sending again what a throttled call refused.
-async fn put_source(kinesis: &aws_sdk_kinesis::Client, records: Vec<(String, Vec<u8>)>) {
+async fn put_source(lab: &Lab, records: Vec<(String, Vec<u8>)>) {
     for chunk in records.chunks(500) {
         let mut pending: Vec<(String, Vec<u8>)> = chunk.to_vec();
         while !pending.is_empty() {
@@ -80,9 +93,10 @@ async fn put_source(kinesis: &aws_sdk_kinesis::Client, records: Vec<(String, Vec
                         .unwrap()
                 })
                 .collect();
-            let out = kinesis
+            let out = lab
+                .kinesis
                 .put_records()
-                .stream_name(SOURCE)
+                .stream_name(&lab.source)
                 .set_records(Some(entries))
                 .send()
                 .await
@@ -216,14 +230,14 @@ fn assert_delivered_once(sent: &[(String, Vec<u8>)], usa: &[Value], internationa
 /// A generated batch: every session enriched, on its route, once.
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_a_generated_batch_to_both_streams() {
-    let lab = lab(Config::for_tests(), 2).await;
+    let lab = shared(2).await;
     let sent = sessions(1, 300);
-    put_source(&lab.kinesis, sent.clone()).await;
-    let stats = run_until(&lab.kinesis, options(temp_path("dl-routes.jsonl"), None), 300).await;
+    put_source(&lab, sent.clone()).await;
+    let stats = run_until(&lab.kinesis, lab.options(temp_path("dl-routes.jsonl"), None), 300).await;
     assert_eq!(stats.records_in, 300);
     assert_eq!(stats.dead_lettered, 0);
-    let usa = read_all(&lab.kinesis, USA, stats.usa as usize).await;
-    let international = read_all(&lab.kinesis, INTERNATIONAL, stats.international as usize).await;
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
     assert_delivered_once(&sent, &usa, &international);
     assert!(stats.usa > 40 && stats.international > 150, "{stats}");
 }
@@ -232,7 +246,7 @@ async fn routes_a_generated_batch_to_both_streams() {
 /// number, and the good ones around them still flow.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_records_are_dead_lettered_and_good_ones_flow() {
-    let lab = lab(Config::for_tests(), 1).await;
+    let lab = shared(1).await;
     let mut sent = sessions(2, 20);
     let bad = vec![
         ("bad-json".to_owned(), b"{not json".to_vec()),
@@ -245,10 +259,10 @@ async fn bad_records_are_dead_lettered_and_good_ones_flow() {
     let mut all = sent[..10].to_vec();
     all.extend(bad.clone());
     all.extend(sent[10..].to_vec());
-    put_source(&lab.kinesis, all).await;
+    put_source(&lab, all).await;
     let dead_letters = temp_path("dl-bad.jsonl");
     let _ = std::fs::remove_file(&dead_letters);
-    let stats = run_until(&lab.kinesis, options(dead_letters.clone(), None), 23).await;
+    let stats = run_until(&lab.kinesis, lab.options(dead_letters.clone(), None), 23).await;
     assert_eq!(stats.dead_lettered, 3);
     let letters: Vec<Value> = std::fs::read_to_string(&dead_letters)
         .unwrap()
@@ -283,8 +297,8 @@ async fn bad_records_are_dead_lettered_and_good_ones_flow() {
             .all(|l| l["shard_id"].as_str().unwrap().starts_with("shardId-")
                 && !l["sequence_number"].as_str().unwrap().is_empty())
     );
-    let usa = read_all(&lab.kinesis, USA, stats.usa as usize).await;
-    let international = read_all(&lab.kinesis, INTERNATIONAL, stats.international as usize).await;
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
     sent.sort();
     assert_delivered_once(&sent, &usa, &international);
 }
@@ -301,13 +315,18 @@ async fn throttled_writes_are_retried_without_loss() {
         },
         ..Config::for_tests()
     };
-    let lab = lab(config, 1).await;
+    let lab = local(config, 1).await;
     let sent = sessions(3, 2500);
-    put_source(&lab.kinesis, sent.clone()).await;
-    let stats = run_until(&lab.kinesis, options(temp_path("dl-throttle.jsonl"), None), 2500).await;
+    put_source(&lab, sent.clone()).await;
+    let stats = run_until(
+        &lab.kinesis,
+        lab.options(temp_path("dl-throttle.jsonl"), None),
+        2500,
+    )
+    .await;
     assert!(stats.retried > 0, "the limits refused nothing: {stats}");
-    let usa = read_all(&lab.kinesis, USA, stats.usa as usize).await;
-    let international = read_all(&lab.kinesis, INTERNATIONAL, stats.international as usize).await;
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
     assert_delivered_once(&sent, &usa, &international);
 }
 
@@ -315,14 +334,14 @@ async fn throttled_writes_are_retried_without_loss() {
 /// nothing lost, nothing written twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_resumes_from_the_checkpoint() {
-    let lab = lab(Config::for_tests(), 2).await;
+    let lab = shared(2).await;
     let checkpoint = temp_path("etl-restart.checkpoint.json");
     let _ = std::fs::remove_file(&checkpoint);
     let first = sessions(4, 120);
-    put_source(&lab.kinesis, first.clone()).await;
+    put_source(&lab, first.clone()).await;
     let stats = run_until(
         &lab.kinesis,
-        options(temp_path("dl-restart.jsonl"), Some(checkpoint.clone())),
+        lab.options(temp_path("dl-restart.jsonl"), Some(checkpoint.clone())),
         120,
     )
     .await;
@@ -330,10 +349,10 @@ async fn a_restart_resumes_from_the_checkpoint() {
     assert!(checkpoint.exists());
 
     let second = sessions(5, 80);
-    put_source(&lab.kinesis, second.clone()).await;
+    put_source(&lab, second.clone()).await;
     let stats2 = run_until(
         &lab.kinesis,
-        options(temp_path("dl-restart.jsonl"), Some(checkpoint)),
+        lab.options(temp_path("dl-restart.jsonl"), Some(checkpoint)),
         80,
     )
     .await;
@@ -344,10 +363,10 @@ async fn a_restart_resumes_from_the_checkpoint() {
 
     let mut all = first;
     all.extend(second);
-    let usa = read_all(&lab.kinesis, USA, (stats.usa + stats2.usa) as usize).await;
+    let usa = read_all(&lab.kinesis, &lab.usa, (stats.usa + stats2.usa) as usize).await;
     let international = read_all(
         &lab.kinesis,
-        INTERNATIONAL,
+        &lab.international,
         (stats.international + stats2.international) as usize,
     )
     .await;

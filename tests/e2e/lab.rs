@@ -276,11 +276,22 @@ async fn part_2_every_session_lands_once_enriched_in_its_bucket() {
 
     let down = kinesis_lab(&target.args(&["infra", "down", "--name-suffix", suffix]), b"");
     assert!(down.status.success(), "{}", text(&down.stderr));
-    let status = kinesis_lab(&target.args(&["infra", "status", "--name-suffix", suffix]), b"");
-    let status = text(&status.stdout);
-    assert_eq!(status.lines().count(), 7, "{status}");
-    assert!(
-        status.lines().all(|line| line.contains("missing")),
-        "down removed everything:\n{status}"
-    );
+    // Streams are DELETING for a moment after `down`, as on AWS.
+    let started = Instant::now();
+    loop {
+        let status = kinesis_lab(&target.args(&["infra", "status", "--name-suffix", suffix]), b"");
+        let status = text(&status.stdout).to_owned();
+        assert_eq!(status.lines().count(), 7, "{status}");
+        if status.lines().all(|line| line.contains("missing")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < target.patience()
+                && status
+                    .lines()
+                    .all(|line| line.contains("missing") || line.contains("DELETING")),
+            "down removes everything:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

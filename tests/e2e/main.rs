@@ -2,13 +2,13 @@
 //!
 //! One test binary, one module per area. Each test states what it demonstrates.
 //!
-//! The lab itself (`lab.rs`, `verify.rs`) runs on the target `target.rs`
-//! picks: an in-process emulator of its own by default, or LocalStack with
-//! `LAB_E2E_ENDPOINT=http://localhost:4566`. The other modules test parts the
-//! lab is made of (the shard reader, the ETL under throttling and restarts, the
-//! emulator's command) with emulator settings no other target has, such as
-//! one-second iterator lifetimes or AWS's write limits, so they always start
-//! an emulator of their own.
+//! Tests that talk to AWS take their target from `target.rs`: an in-process
+//! emulator of their own by default, or the endpoint in `LAB_E2E_ENDPOINT`
+//! (LocalStack), which they share, each with resource names of its own. That
+//! covers the lab itself (`lab.rs`, `verify.rs`), the shard reader and the ETL.
+//! A few tests need an emulator setting no other target has (one-second
+//! iterator lifetimes, AWS's write limits, another account id, the lab's exact
+//! names on an empty target), so they always start an emulator of their own.
 
 mod conformance;
 mod emulator;

@@ -1,39 +1,51 @@
-//! The lab's programs against an embedded emulator, over real HTTP with the SDK:
-//! the shard reader behind `consume` (and the ETL), and the commands themselves.
+//! The lab's programs over real HTTP with the SDK: the shard reader behind
+//! `consume` (and the ETL), and the commands themselves. Tests made with
+//! `shared()` run on LocalStack too (see `target.rs`); those made with
+//! `local(config)` need an emulator setting, so they get an emulator of their own.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::Blob;
+use emulator::Config;
 use emulator::config::KinesisOptions;
-use emulator::{Config, Emulator};
 use kinesis_lab::checkpoint::{Checkpoint, ShardPosition};
 use kinesis_lab::infra::ensure_stream;
 use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
-use kinesis_lab::target::Target;
 
+use crate::target::TestTarget;
 use crate::{kinesis_lab, text};
 
 struct Local {
-    emulator: Emulator,
+    target: TestTarget,
     kinesis: aws_sdk_kinesis::Client,
 }
 
+/// A target the test can share with others (see `target.rs`).
+async fn shared() -> Local {
+    Local::new(TestTarget::start().await)
+}
+
+/// An emulator of the test's own, set up as `config` says.
 async fn local(config: Config) -> Local {
-    let emulator = Emulator::start(config).await.unwrap();
-    let clients = Target::Endpoint(emulator.endpoint_url().to_owned())
-        .connect()
-        .await
-        .unwrap();
-    Local {
-        kinesis: clients.kinesis,
-        emulator,
-    }
+    Local::new(TestTarget::with_emulator(config).await)
 }
 
 impl Local {
+    fn new(target: TestTarget) -> Local {
+        Local {
+            kinesis: target.clients.kinesis.clone(),
+            target,
+        }
+    }
+
+    /// A stream name of this test's own.
+    fn name(&self, base: &str) -> String {
+        self.target.name(base)
+    }
+
     async fn stream(&self, name: &str, shards: i32) {
-        ensure_stream(&self.kinesis, name, shards, Duration::from_secs(10))
+        ensure_stream(&self.kinesis, name, shards, self.target.patience())
             .await
             .unwrap();
     }
@@ -62,7 +74,7 @@ impl Local {
             .await
             .unwrap();
         // An update takes the stream through UPDATING back to ACTIVE.
-        ensure_stream(&self.kinesis, stream, 2, Duration::from_secs(10))
+        ensure_stream(&self.kinesis, stream, 2, self.target.patience())
             .await
             .unwrap();
     }
@@ -91,11 +103,12 @@ async fn read(reader: &mut ShardReader, count: usize) -> Vec<String> {
 /// Every shard is read, each in its order: all records come, once.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reader_reads_every_shard_in_order() {
-    let lab = local(Config::for_tests()).await;
-    lab.stream("s", 4).await;
+    let lab = shared().await;
+    let s = lab.name("s");
+    lab.stream(&s, 4).await;
     let sent = keys("k", 40);
-    lab.put("s", sent.clone()).await;
-    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+    lab.put(&s, sent.clone()).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), &s, StartingPosition::TrimHorizon, None)
         .await
         .unwrap();
     let mut per_shard: HashMap<String, Vec<String>> = HashMap::new();
@@ -169,14 +182,15 @@ async fn an_expired_latest_iterator_loses_nothing() {
 /// A reshard while reading: the parent is read to its end, then its children.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reshard_is_followed_parents_first() {
-    let lab = local(Config::for_tests()).await;
-    lab.stream("s", 1).await;
-    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+    let lab = shared().await;
+    let s = lab.name("s");
+    lab.stream(&s, 1).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), &s, StartingPosition::TrimHorizon, None)
         .await
         .unwrap();
-    lab.put("s", keys("before", 5)).await;
-    lab.split("s").await;
-    lab.put("s", keys("after", 6)).await;
+    lab.put(&s, keys("before", 5)).await;
+    lab.split(&s).await;
+    lab.put(&s, keys("after", 6)).await;
     let got = read(&mut reader, 11).await;
     assert_eq!(
         got[..5],
@@ -191,40 +205,41 @@ async fn a_reshard_is_followed_parents_first() {
 /// A reader opened with a checkpoint starts after the positions it holds.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_checkpoint_resumes_after_the_last_record() {
-    let lab = local(Config::for_tests()).await;
-    lab.stream("s", 1).await;
-    lab.put("s", keys("old", 4)).await;
-    let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
+    let lab = shared().await;
+    let s = lab.name("s");
+    lab.stream(&s, 1).await;
+    lab.put(&s, keys("old", 4)).await;
+    let mut reader = ShardReader::open(lab.kinesis.clone(), &s, StartingPosition::TrimHorizon, None)
         .await
         .unwrap();
     let batch = reader.next_batch().await.unwrap();
     assert_eq!(batch.records.len(), 4);
-    let mut checkpoint = Checkpoint::new("s");
+    let mut checkpoint = Checkpoint::new(&s);
     let last = batch.records.last().unwrap().sequence_number.clone();
     checkpoint
         .shards
         .insert(batch.shard_id.clone(), ShardPosition::After(last));
-    lab.put("s", keys("new", 2)).await;
+    lab.put(&s, keys("new", 2)).await;
 
     let mut resumed = ShardReader::open(
         lab.kinesis.clone(),
-        "s",
+        &s,
         StartingPosition::TrimHorizon,
         Some(&checkpoint),
     )
     .await
     .unwrap();
     assert_eq!(read(&mut resumed, 2).await, keys("new", 2));
-    drop(lab.emulator);
 }
 
 /// `produce` then `consume`, as in lab steps 1.3 to 1.5: every record comes back
 /// with its partition key; a bad record is refused and nothing is sent.
 #[tokio::test(flavor = "multi_thread")]
 async fn produce_then_consume() {
-    let lab = local(Config::for_tests()).await;
-    lab.stream("cli", 2).await;
-    let url = lab.emulator.endpoint_url().to_owned();
+    let lab = shared().await;
+    let cli = lab.name("cli");
+    lab.stream(&cli, 2).await;
+    let url = lab.target.url.clone();
     let example = std::fs::read_to_string(crate::root().join("data/example_record.json")).unwrap();
     let records = [
         example.clone(),
@@ -237,7 +252,7 @@ async fn produce_then_consume() {
                 "--endpoint-url",
                 &url,
                 "--stream",
-                "cli",
+                &cli,
                 "--json_string",
                 record,
             ],
@@ -257,7 +272,7 @@ async fn produce_then_consume() {
             "--endpoint-url",
             &url,
             "--stream",
-            "cli",
+            &cli,
             "--json-string",
             "{\"x\": 1}",
         ],
@@ -272,7 +287,7 @@ async fn produce_then_consume() {
             "--endpoint-url",
             &url,
             "--stream",
-            "cli",
+            &cli,
             "--no-follow",
             "--output",
             "json",
@@ -305,11 +320,7 @@ async fn the_account_id_comes_from_sts() {
         ..Config::for_tests()
     };
     let lab = local(config).await;
-    let clients = Target::Endpoint(lab.emulator.endpoint_url().to_owned())
-        .connect()
-        .await
-        .unwrap();
-    assert_eq!(clients.account_id().await.unwrap(), "123456789012");
+    assert_eq!(lab.target.clients.account_id().await.unwrap(), "123456789012");
 }
 
 /// `infra up` makes the lab's part 2 as the lab names it, a second `up` changes
@@ -317,7 +328,7 @@ async fn the_account_id_comes_from_sts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn infra_up_status_down() {
     let lab = local(Config::for_tests()).await;
-    let url = lab.emulator.endpoint_url().to_owned();
+    let url = lab.target.url.clone();
     for _ in 0..2 {
         let up = kinesis_lab(
             &["infra", "up", "--endpoint-url", &url, "--buffer-interval", "1"],

@@ -27,25 +27,32 @@ pub struct TestTarget {
 }
 
 impl TestTarget {
+    /// The target for tests that run anywhere: `LAB_E2E_ENDPOINT` when it is
+    /// set, else an emulator of the test's own.
     pub async fn start() -> TestTarget {
+        match shared_endpoint() {
+            Some(url) => TestTarget::connect(None, url).await,
+            None => TestTarget::with_emulator(Config::for_tests()).await,
+        }
+    }
+
+    /// An emulator of the test's own, with settings no other target has
+    /// (short iterator lifetimes, AWS's write limits), wherever the suite runs.
+    pub async fn with_emulator(config: Config) -> TestTarget {
+        let emulator = Emulator::start(config).await.expect("the emulator starts");
+        let url = emulator.endpoint_url().to_owned();
+        TestTarget::connect(Some(emulator), url).await
+    }
+
+    async fn connect(emulator: Option<Emulator>, url: String) -> TestTarget {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let suffix = format!(
             "e2e-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        let (emulator, url) = match shared_endpoint() {
-            Some(url) => (None, url),
-            None => {
-                let emulator = Emulator::start(Config::for_tests())
-                    .await
-                    .expect("the emulator starts");
-                let url = emulator.endpoint_url().to_owned();
-                (Some(emulator), url)
-            }
-        };
         let clients = Target::Endpoint(url.clone()).connect().await.unwrap_or_else(|err| {
-            panic!("LAB_E2E_ENDPOINT={url} does not answer ({err:#}); start LocalStack with `cargo xtask localstack up`")
+            panic!("{url} does not answer ({err:#}); for LAB_E2E_ENDPOINT, start LocalStack first: `cargo xtask localstack up`")
         });
         let account = clients.account_id().await.expect("STS answers");
         let names = LabNames::with_suffix(&account, &suffix).expect("a valid suffix");
