@@ -503,23 +503,27 @@ pub async fn ensure_stream(
     }
 }
 
-/// An existing delivery stream keeps its interval; say so when it differs.
-async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) {
-    let Ok(output) = clients
+/// A delivery stream's IntervalInSeconds, when it exists and says.
+pub async fn buffer_interval(clients: &Clients, firehose: &str) -> Option<i32> {
+    let output = clients
         .firehose
         .describe_delivery_stream()
-        .delivery_stream_name(&route.firehose)
+        .delivery_stream_name(firehose)
         .send()
         .await
-    else {
-        return;
-    };
-    let interval = output
-        .delivery_stream_description()
-        .and_then(|d| d.destinations().first())
-        .and_then(|d| d.s3_destination_description())
-        .and_then(|s3| s3.buffering_hints())
-        .and_then(|hints| hints.interval_in_seconds());
+        .ok()?;
+    output
+        .delivery_stream_description()?
+        .destinations()
+        .first()?
+        .s3_destination_description()?
+        .buffering_hints()?
+        .interval_in_seconds()
+}
+
+/// An existing delivery stream keeps its interval; say so when it differs.
+async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) {
+    let interval = buffer_interval(clients, &route.firehose).await;
     if let Some(interval) = interval.filter(|interval| *interval != wanted) {
         eprintln!(
             "note: Firehose {} already exists with IntervalInSeconds {interval}, not {wanted}; \

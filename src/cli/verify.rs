@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::NamesArgs;
 use crate::target::TargetArgs;
-use crate::verify;
+use crate::{infra, verify};
 
 /// Check what Firehose delivered to the lab's buckets, record by record
 ///
@@ -54,16 +54,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let clients = args.target.target().connect().await?;
         let names = args.names.names(&clients.account_id().await?)?;
         let started = Instant::now();
+        // Firehose writes when its buffer's interval has passed: count down to
+        // the next write from the last one seen (or from the start).
+        let interval = match args.wait {
+            Some(_) => infra::buffer_interval(&clients, &names.routes()[0].firehose).await,
+            None => None,
+        };
+        let mut last_write = Instant::now();
+        let mut delivered = None;
         let spinner = indicatif::ProgressBar::new_spinner();
         let report = loop {
             let (records, mut report) = verify::delivered(&clients, &names).await?;
+            if delivered.is_some_and(|before| before != records.len()) {
+                last_write = Instant::now();
+            }
+            delivered = Some(records.len());
             verify::check(&records, &mut report, expected.as_deref());
             let missing = report.expected.as_ref().map_or(0, |e| e.missing.len());
             match args.wait {
                 Some(wait) if missing > 0 && started.elapsed() < wait => {
-                    spinner.set_message(format!(
-                        "waiting for Firehose: {missing} sessions not delivered yet"
-                    ));
+                    spinner.set_message(waiting_message(missing, interval, last_write.elapsed()));
                     spinner.tick();
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
@@ -93,4 +103,39 @@ fn read_expected(path: &std::path::Path) -> anyhow::Result<Vec<Map<String, Value
             Err(err) => anyhow::bail!("{}:{}: not JSON: {err}", path.display(), index + 1),
         })
         .collect()
+}
+
+/// What `--wait` shows while Firehose buffers.
+fn waiting_message(missing: usize, interval: Option<i32>, since_write: Duration) -> String {
+    match interval {
+        Some(interval) => {
+            let left = u64::try_from(interval)
+                .unwrap_or(0)
+                .saturating_sub(since_write.as_secs());
+            format!(
+                "waiting for Firehose: {missing} sessions not delivered yet; it writes every {interval} s, \
+                 next write due in {left} s"
+            )
+        }
+        None => format!("waiting for Firehose: {missing} sessions not delivered yet"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_counts_down_to_the_next_write() {
+        let message = waiting_message(12, Some(60), Duration::from_millis(18_400));
+        assert_eq!(
+            message,
+            "waiting for Firehose: 12 sessions not delivered yet; it writes every 60 s, next write due in 42 s"
+        );
+        assert!(waiting_message(1, Some(60), Duration::from_secs(75)).ends_with("due in 0 s"));
+        assert_eq!(
+            waiting_message(3, None, Duration::ZERO),
+            "waiting for Firehose: 3 sessions not delivered yet"
+        );
+    }
 }
