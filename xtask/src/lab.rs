@@ -468,18 +468,21 @@ impl<'a> LabSession<'a> {
         self.runtime.block_on(future)
     }
 
-    /// Runs a `kinesis-lab` command in the foreground, showing it; returns its stdout.
+    /// Runs a `kinesis-lab` command in the foreground, showing it; returns its
+    /// stdout. Its stderr goes straight to the terminal, so that its progress
+    /// (streams becoming ACTIVE, sessions put, Firehose's countdown) shows live.
     fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let bin = &self.bin;
-        let target = &self.target_args;
         println!("$ kinesis-lab {}", shown(args));
-        let output = cmd!(self.sh, "{bin} {args...} {target...}")
-            .quiet()
-            .ignore_status()
-            .output()?;
+        let output = Command::new(&self.bin)
+            .args(args)
+            .args(&self.target_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         print!("{stdout}");
-        eprint!("{}", String::from_utf8_lossy(&output.stderr));
         if !output.status.success() {
             bail!(
                 "`kinesis-lab {}` failed ({})",
