@@ -70,19 +70,7 @@ impl LabNames {
     /// characters, so the suffix is what a bucket name allows: lowercase
     /// letters, digits and hyphens.
     pub fn with_suffix(account: &str, suffix: &str) -> anyhow::Result<LabNames> {
-        if suffix.is_empty()
-            || suffix.len() > MAX_SUFFIX
-            || suffix.starts_with('-')
-            || suffix.ends_with('-')
-            || !suffix
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            bail!(
-                "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and \
-                 hyphens, not starting or ending with a hyphen (it goes into bucket names)"
-            );
-        }
+        check_suffix(suffix).map_err(anyhow::Error::msg)?;
         Ok(LabNames {
             account: account.to_owned(),
             suffix: format!("-{suffix}"),
@@ -113,6 +101,26 @@ impl LabNames {
     /// The role the lab's Firehose delivery streams assume (the lab made it).
     pub fn role_arn(&self) -> String {
         format!("arn:aws:iam::{}:role/de-c2w2lab1-firehose-role", self.account)
+    }
+}
+
+/// Checks a name suffix: what a bucket name allows (lowercase letters, digits
+/// and hyphens), short enough for the longest bucket name.
+pub fn check_suffix(suffix: &str) -> Result<String, String> {
+    let fits = !suffix.is_empty()
+        && suffix.len() <= MAX_SUFFIX
+        && !suffix.starts_with('-')
+        && !suffix.ends_with('-')
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if fits {
+        Ok(suffix.to_owned())
+    } else {
+        Err(format!(
+            "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and \
+             hyphens, not starting or ending with a hyphen (it goes into bucket names)"
+        ))
     }
 }
 

@@ -62,7 +62,8 @@ pub struct NamesArgs {
     /// Append -SUFFIX to the name of every part 2 resource (streams, buckets,
     /// Firehose delivery streams), so that several copies of the lab can share
     /// one target. Without it, the lab's exact names.
-    #[arg(long, value_name = "SUFFIX", env = "KINESIS_LAB_NAME_SUFFIX", global = true)]
+    #[arg(long, value_name = "SUFFIX", env = "KINESIS_LAB_NAME_SUFFIX", global = true,
+          value_parser = crate::infra::check_suffix)]
     pub name_suffix: Option<String>,
 }
 

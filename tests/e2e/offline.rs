@@ -152,3 +152,22 @@ fn help_speaks_of_the_lab() {
     let generate = kinesis_lab(&["generate", "--help"], b"");
     assert!(text(&generate.stdout).contains("de-c2w2lab1-kinesis-data-stream"));
 }
+
+/// A name suffix that cannot go into a bucket name is refused before anything
+/// is sent, on every command that takes one, with what is allowed.
+#[test]
+fn a_bad_name_suffix_is_refused_up_front() {
+    for command in [&["infra", "status"][..], &["etl"], &["verify"]] {
+        let mut args = command.to_vec();
+        args.extend(["--name-suffix", "Bad_One", "--endpoint-url", "http://127.0.0.1:9"]);
+        let output = kinesis_lab(&args, b"");
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(
+                "invalid name suffix \"Bad_One\": use 1 to 24 lowercase letters, digits and hyphens"
+            ),
+            "{command:?}: {stderr}"
+        );
+    }
+}

@@ -2,8 +2,8 @@
 
 use xshell::{Shell, cmd};
 
-/// Run what CI runs: formatting, lints, the tests, and the AWS CLI and boto3
-/// against the emulator (.ci/run).
+/// Run what CI runs (.ci/run): formatting, lints, the tests, the walkthrough,
+/// and the AWS CLI and boto3 against the emulator.
 #[derive(Debug, clap::Args)]
 pub struct Ci {}
 

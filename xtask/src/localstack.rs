@@ -25,7 +25,7 @@ const SERVICES: &str = "kinesis,firehose,s3,iam,sts";
 const ADDRESS: &str = "127.0.0.1:4566";
 const ENDPOINT: &str = "http://localhost:4566";
 
-/// Start or stop LocalStack in Docker (needs a running Docker engine).
+/// Start or stop LocalStack in Docker (needs a running Docker engine)
 ///
 /// up starts the container kinesis-lab-localstack on 127.0.0.1:4566 with the
 /// services kinesis, firehose, s3, iam and sts, and waits until Kinesis,
