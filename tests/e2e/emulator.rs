@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::temp_path;
+use crate::{interrupt, temp_path};
 
 /// Starts the emulator; returns it, its URL, and the reader of its stdout (which
 /// may already hold the lines after the first).
@@ -27,14 +27,6 @@ fn start(args: &[&str]) -> (Child, String, BufReader<ChildStdout>) {
         .expect(&first)
         .to_owned();
     (child, url, stdout)
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// `--port 0` picks a free port and says which; the endpoint answers; Ctrl+C

@@ -16,7 +16,7 @@ use kinesis_lab::infra::{CLI_STREAM, ensure_stream};
 use serde_json::Value;
 
 use crate::target::TestTarget;
-use crate::{kinesis_lab, root, temp_path, text};
+use crate::{interrupt, kinesis_lab, root, temp_path, text};
 
 /// Starts `kinesis-lab` in the background, as in a second terminal.
 fn spawn(args: &[&str]) -> Child {
@@ -26,20 +26,6 @@ fn spawn(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kinesis-lab starts")
-}
-
-/// Ctrl+C, then the exit status and what it wrote to standard error.
-fn interrupt(child: Child) -> (std::process::ExitStatus, String) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -INT");
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 /// Waits for a child that stops by itself, killing it after `patience`.
@@ -218,7 +204,9 @@ async fn part_2_every_session_lands_once_enriched_in_its_bucket() {
         ]),
         b"",
     );
-    let (etl_status, etl_log) = interrupt(etl);
+    interrupt(&etl);
+    let etl_output = etl.wait_with_output().unwrap();
+    let (etl_status, etl_log) = (etl_output.status, text(&etl_output.stderr));
     let report = text(&verify.stdout);
     assert!(
         verify.status.success(),

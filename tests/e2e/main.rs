@@ -22,7 +22,7 @@ mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The workspace root, where `fixtures/` and `data/` live.
 pub fn root() -> &'static Path {
@@ -46,6 +46,15 @@ pub fn kinesis_lab(args: &[&str], stdin: &[u8]) -> Output {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().expect("stdin written");
     output
+}
+
+/// Ctrl+C, as a learner stops a program that runs until stopped.
+pub fn interrupt(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -INT {}", child.id());
 }
 
 pub fn text(bytes: &[u8]) -> &str {

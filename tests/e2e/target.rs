@@ -16,8 +16,8 @@ use kinesis_lab::target::{Clients, Target};
 
 /// One test's target, clients and names.
 pub struct TestTarget {
-    /// Kept so that the emulator lives as long as the test.
-    _emulator: Option<Emulator>,
+    /// Ours, kept so that it lives as long as the test; None on the shared endpoint.
+    emulator: Option<Emulator>,
     pub url: String,
     pub clients: Clients,
     /// This test's suffix: `e2e-<process>-<test number>`.
@@ -57,7 +57,7 @@ impl TestTarget {
         let account = clients.account_id().await.expect("STS answers");
         let names = LabNames::with_suffix(&account, &suffix).expect("a valid suffix");
         TestTarget {
-            _emulator: emulator,
+            emulator,
             url,
             clients,
             suffix,
@@ -67,7 +67,7 @@ impl TestTarget {
 
     /// True on the shared endpoint, which is LocalStack in CI.
     pub fn is_shared(&self) -> bool {
-        self._emulator.is_none()
+        self.emulator.is_none()
     }
 
     /// `base` with this test's suffix, for resources the lab names itself.

@@ -17,14 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use kinesis_lab::infra::{CLI_STREAM, LabNames, SOURCE_STREAM};
 use xshell::{Shell, cmd};
 
 /// The part 1 stream: the console's default is on demand; 2 provisioned shards
 /// behave the same for the lab, cost less on AWS, and work on every target.
-const CLI_STREAM: &str = "de-c2w2lab1-kinesis-data-stream-cli";
 const CLI_SHARDS: i32 = 2;
-const SOURCE_STREAM: &str = "de-c2w2lab1-kinesis-data-stream";
-const USA_STREAM: &str = "de-c2w2lab1-usa-data-stream";
 const EMULATOR_ADDRESS: &str = "127.0.0.1:4566";
 
 /// Walk through the lab: part1, part2, or one step of either.
@@ -306,7 +304,8 @@ fn peek(session: &LabSession) -> anyhow::Result<()> {
         "Look at the USA stream",
         "The enriched sessions as the ETL wrote them (the first two).",
     );
-    session.run(&["consume", "--stream", USA_STREAM, "--no-follow", "--limit", "2"])?;
+    let usa = LabNames::new("").destinations().usa;
+    session.run(&["consume", "--stream", usa.as_str(), "--no-follow", "--limit", "2"])?;
     Ok(())
 }
 
