@@ -135,18 +135,22 @@ async fn the_reader_reads_every_shard_in_order() {
     }
 }
 
-/// An iterator that expired is renewed right after the last record read: the
-/// next records come, none twice.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_expired_iterator_is_renewed_after_the_last_record() {
-    let config = Config {
+/// An emulator whose shard iterators expire after 1 s instead of AWS's 300 s.
+fn one_second_iterators() -> Config {
+    Config {
         kinesis: KinesisOptions {
             iterator_ttl: Duration::from_secs(1),
             ..Config::for_tests().kinesis
         },
         ..Config::for_tests()
-    };
-    let lab = local(config).await;
+    }
+}
+
+/// An iterator that expired is renewed right after the last record read: the
+/// next records come, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_iterator_is_renewed_after_the_last_record() {
+    let lab = local(one_second_iterators()).await;
     lab.stream("s", 1).await;
     lab.put("s", keys("a", 3)).await;
     let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::TrimHorizon, None)
@@ -162,14 +166,7 @@ async fn an_expired_iterator_is_renewed_after_the_last_record() {
 /// every record put after it was taken.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_latest_iterator_loses_nothing() {
-    let config = Config {
-        kinesis: KinesisOptions {
-            iterator_ttl: Duration::from_secs(1),
-            ..Config::for_tests().kinesis
-        },
-        ..Config::for_tests()
-    };
-    let lab = local(config).await;
+    let lab = local(one_second_iterators()).await;
     lab.stream("s", 1).await;
     let mut reader = ShardReader::open(lab.kinesis.clone(), "s", StartingPosition::Latest, None)
         .await
