@@ -6,7 +6,8 @@
 //!   against the delivery stream's `IntervalInSeconds`.
 //!
 //! A benchmark, not a test: it prints figures for a person to read. Run it with
-//! `cargo bench -p kinesis-lab-emulator --bench endpoint` (or `cargo xtask bench`).
+//! `cargo bench -p kinesis-lab-emulator --bench endpoint` (or `cargo xtask bench`);
+//! name `startup`, `put-records` or `delivery` after `--` to run only those.
 
 use std::time::{Duration, Instant};
 
@@ -21,16 +22,31 @@ use emulator::{Config, Emulator, HEALTH_PATH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const STARTS: usize = 20;
-const RECORDS: usize = 50_000;
+const RECORDS: usize = 100_000;
 const BATCH: usize = 500;
-const WRITERS: usize = 4;
 const SHARDS: i32 = 4;
 
 #[tokio::main]
 async fn main() {
-    startup().await;
-    put_records().await;
-    delivery_delay(&[(1, 4), (5, 3)]).await;
+    // `cargo bench --bench endpoint -- put-records` runs that part alone.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    let wants = |part: &str| only.is_empty() || only.iter().any(|name| name == part);
+    if wants("startup") {
+        startup().await;
+    }
+    if wants("put-records") {
+        // One writer, and as many as a busy lab has: puts are taken one at a
+        // time (emulator/src/kinesis.rs), so this shows what that costs.
+        for writers in [1, 8] {
+            put_records(writers).await;
+        }
+    }
+    if wants("delivery") {
+        delivery_delay(&[(1, 4), (5, 3)]).await;
+    }
 }
 
 async fn startup() {
@@ -66,7 +82,7 @@ async fn health(emulator: &Emulator) {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
-async fn put_records() {
+async fn put_records(writers: usize) {
     let emulator = start(Config::default()).await;
     let clients = Clients::new(emulator.endpoint_url(), "us-east-1");
     create_stream(&clients, "bench", SHARDS).await;
@@ -79,11 +95,11 @@ async fn put_records() {
     };
     let bytes = payload(0).len();
     let started = Instant::now();
-    let mut writers = Vec::new();
-    for writer in 0..WRITERS {
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
         let kinesis = clients.kinesis.clone();
-        writers.push(tokio::spawn(async move {
-            for batch in (writer * BATCH..RECORDS).step_by(WRITERS * BATCH) {
+        tasks.push(tokio::spawn(async move {
+            for batch in (writer * BATCH..RECORDS).step_by(writers * BATCH) {
                 let entries: Vec<_> = (batch..(batch + BATCH).min(RECORDS))
                     .map(|i| {
                         PutRecordsRequestEntry::builder()
@@ -104,13 +120,13 @@ async fn put_records() {
             }
         }));
     }
-    for writer in writers {
-        writer.await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(
         "PutRecords through the endpoint: {RECORDS} records of {bytes} bytes in {elapsed:.2} s = {:.0} records/s ({:.1} MB/s), \
-         {WRITERS} writers, batches of {BATCH}, {SHARDS} shards",
+         {writers} writers, batches of {BATCH}, {SHARDS} shards",
         RECORDS as f64 / elapsed,
         (RECORDS * bytes) as f64 / elapsed / 1e6
     );

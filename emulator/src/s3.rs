@@ -91,7 +91,13 @@ storage_impl! {{
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         self.require_bucket(&req.input.bucket)?;
-        self.fs.put_object(req).await
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        self.fs.put_object(req).await.inspect_err(|err| {
+            // s3s-fs answers InternalError with no detail; its cause is here.
+            if *err.code() == S3ErrorCode::InternalError {
+                tracing::error!(bucket, key, "S3 could not store an object: {err:?}");
+            }
+        })
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {

@@ -22,7 +22,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::firehose::Firehose;
@@ -65,7 +64,7 @@ pub enum StartError {
 /// The three services behind the endpoint.
 struct Services {
     account_id: String,
-    kinesis: axum::Router,
+    kinesis: kinesis::Kinesis,
     firehose: Firehose,
     s3: s3s::service::S3Service,
 }
@@ -104,7 +103,7 @@ impl Emulator {
 
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
-            kinesis: kinesis::router(&config),
+            kinesis: kinesis::Kinesis::new(&config),
             firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
             s3: s3::service(&data_dir.join("s3"))?,
         });
@@ -218,11 +217,8 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
         .map(str::to_owned);
     let response = match target.as_deref() {
         Some(target) if target.starts_with("Kinesis_20131202.") => {
-            let response = services.kinesis.clone().oneshot(request.map(Body::new)).await;
-            match response {
-                Ok(response) => response,
-                Err(never) => match never {},
-            }
+            let operation = &target["Kinesis_20131202.".len()..];
+            services.kinesis.handle(operation, request.map(Body::new)).await
         }
         Some(target) if target.starts_with("Firehose_20150804.") => {
             let operation = target["Firehose_20150804.".len()..].to_owned();

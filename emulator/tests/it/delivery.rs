@@ -9,7 +9,7 @@ use flate2::read::GzDecoder;
 use std::io::Read;
 
 use crate::lab::files_under;
-use crate::{Lab, ROLE, records, s3_destination, split_json};
+use crate::{Lab, ROLE, records, s3_destination, split_json, stream_arn};
 
 /// An interval-triggered delivery: records arrive, and one object holding all of
 /// them, concatenated in order with no delimiter, lands after the interval.
@@ -174,7 +174,7 @@ async fn gzip_compresses_and_names_objects_gz() {
         .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
         .kinesis_stream_source_configuration(
             KinesisStreamSourceConfiguration::builder()
-                .kinesis_stream_arn(Lab::stream_arn("source"))
+                .kinesis_stream_arn(stream_arn("source"))
                 .role_arn(ROLE)
                 .build()
                 .unwrap(),

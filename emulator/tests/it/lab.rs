@@ -7,7 +7,7 @@ use aws_sdk_firehose::types::{
 use emulator::Config;
 use regex::Regex;
 
-use crate::{ACCOUNT, Lab, ROLE, records, split_json};
+use crate::{ACCOUNT, Lab, ROLE, records, split_json, stream_arn};
 
 const SOURCE: &str = "de-c2w2lab1-kinesis-data-stream";
 const USA: &str = "de-c2w2lab1-usa-data-stream";
@@ -21,7 +21,7 @@ async fn create_lab_delivery_stream(lab: &Lab, region: &str, stream: &str, bucke
         .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
         .kinesis_stream_source_configuration(
             KinesisStreamSourceConfiguration::builder()
-                .kinesis_stream_arn(Lab::stream_arn(stream))
+                .kinesis_stream_arn(stream_arn(stream))
                 .role_arn(ROLE)
                 .build()
                 .unwrap(),
@@ -104,7 +104,7 @@ async fn the_labs_part_2_infrastructure_delivers_each_route_to_its_bucket() {
         .unwrap()
         .kinesis_stream_source_description()
         .unwrap();
-    assert_eq!(source.kinesis_stream_arn(), Some(Lab::stream_arn(USA).as_str()));
+    assert_eq!(source.kinesis_stream_arn(), Some(stream_arn(USA).as_str()));
     assert_eq!(source.role_arn(), Some(ROLE));
     let destination = description.destinations()[0]
         .s3_destination_description()

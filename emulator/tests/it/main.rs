@@ -8,6 +8,7 @@
 // the SDK marks deprecated in favour of the extended form; we test what the lab sends.
 #![allow(deprecated)]
 
+mod concurrency;
 mod delivery;
 mod direct_put;
 mod endpoint;
@@ -28,9 +29,10 @@ pub const ACCOUNT: &str = "000000000000";
 pub const REGION: &str = "us-east-1";
 pub const ROLE: &str = "arn:aws:iam::000000000000:role/de-c2w2lab1-firehose-role";
 
-/// An emulator and clients pointed at it.
-pub struct Lab {
-    pub emulator: Emulator,
+/// An emulator and clients pointed at it. `E` is what keeps the emulator
+/// alive: the emulator itself, or nothing when it runs elsewhere.
+pub struct Lab<E = Emulator> {
+    pub emulator: E,
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
     pub s3: aws_sdk_s3::Client,
@@ -43,11 +45,24 @@ impl Lab {
 
     pub async fn start_with(config: Config) -> Lab {
         let emulator = Emulator::start(config).await.expect("the emulator starts");
-        let clients = Clients::new(emulator.endpoint_url(), REGION);
+        let lab = Lab::<()>::connect(emulator.endpoint_url());
+        Lab {
+            emulator,
+            kinesis: lab.kinesis,
+            firehose: lab.firehose,
+            s3: lab.s3,
+        }
+    }
+}
+
+impl Lab<()> {
+    /// Clients for an emulator that runs elsewhere (another runtime, say).
+    pub fn connect(endpoint_url: &str) -> Lab<()> {
+        let clients = Clients::new(endpoint_url, REGION);
         let firehose = aws_sdk_firehose::Client::from_conf(
             aws_sdk_firehose::Config::builder()
                 .behavior_version(aws_sdk_firehose::config::BehaviorVersion::latest())
-                .endpoint_url(emulator.endpoint_url())
+                .endpoint_url(endpoint_url)
                 .region(aws_sdk_firehose::config::Region::new(REGION))
                 .credentials_provider(aws_sdk_firehose::config::Credentials::new(
                     "test", "test", None, None, "test",
@@ -55,17 +70,19 @@ impl Lab {
                 .build(),
         );
         Lab {
+            emulator: (),
             kinesis: clients.kinesis,
             s3: clients.s3,
             firehose,
-            emulator,
         }
     }
+}
 
-    pub fn stream_arn(name: &str) -> String {
-        format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}")
-    }
+pub fn stream_arn(name: &str) -> String {
+    format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{name}")
+}
 
+impl<E> Lab<E> {
     /// Creates a stream and waits for it to be ACTIVE.
     pub async fn create_stream(&self, name: &str, shards: i32) {
         self.kinesis
@@ -113,7 +130,7 @@ impl Lab {
             .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
             .kinesis_stream_source_configuration(
                 KinesisStreamSourceConfiguration::builder()
-                    .kinesis_stream_arn(Lab::stream_arn(source))
+                    .kinesis_stream_arn(stream_arn(source))
                     .role_arn(ROLE)
                     .build()
                     .unwrap(),

@@ -9,7 +9,7 @@ use aws_sdk_firehose::types::{
 };
 use emulator::Config;
 
-use crate::{Lab, ROLE, s3_destination};
+use crate::{Lab, ROLE, s3_destination, stream_arn};
 
 /// A CreateDeliveryStream that is valid but for what each test changes.
 fn valid(lab: &Lab, name: &str) -> CreateDeliveryStreamFluentBuilder {
@@ -19,7 +19,7 @@ fn valid(lab: &Lab, name: &str) -> CreateDeliveryStreamFluentBuilder {
         .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
         .kinesis_stream_source_configuration(
             KinesisStreamSourceConfiguration::builder()
-                .kinesis_stream_arn(Lab::stream_arn("source"))
+                .kinesis_stream_arn(stream_arn("source"))
                 .role_arn(ROLE)
                 .build()
                 .unwrap(),
@@ -100,7 +100,7 @@ async fn create_refuses_what_aws_refuses() {
             "missing source stream",
             valid(&lab, "a").kinesis_stream_source_configuration(
                 KinesisStreamSourceConfiguration::builder()
-                    .kinesis_stream_arn(Lab::stream_arn("nope"))
+                    .kinesis_stream_arn(stream_arn("nope"))
                     .role_arn(ROLE)
                     .build()
                     .unwrap(),
