@@ -6,39 +6,55 @@
 //! 1. **Parse** every record as a [`Session`]. One that is not UTF-8, not JSON,
 //!    or not a valid session goes to the dead-letter sink with the reason, its
 //!    shard and its sequence number. It never stops the ETL.
-//! 2. **Enrich** ([`enrich`]) and **route** ([`Route`]) the good ones.
+//! 2. **Enrich** ([`enrich`]) and **route** ([`Route`]) the good ones. A session
+//!    that enrichment makes bigger than a Kinesis record may be (1 MiB with its
+//!    partition key) is dead-lettered too: no stream could ever take it.
 //! 3. **Write** each destination's records with PutRecords, at most 500 records
-//!    and 5 MB a call, partition key `session_id`. When Kinesis refuses some of
-//!    them (throttling, a partial failure), only those are sent again, after a
-//!    growing pause, until every one is in.
+//!    and 5 MiB a call, partition key `session_id`. Refusals are told apart:
+//!    - throttling and transient failures (a partial failure, a timeout, a 5xx)
+//!      are sent again, only the refused records, after a growing pause;
+//!    - a call refused as invalid or too large is split in two and each half
+//!      sent alone, down to the one record at fault, which is dead-lettered
+//!      with the destination's reason;
+//!    - a missing stream or a refused permission stops the ETL with the reason.
 //! 4. **Checkpoint** the shard's position, only now that its records are
 //!    written. A crash before this point means the batch is read and written
 //!    again after a restart: at least once, never lost.
 //!
+//! Asked to stop (Ctrl+C, SIGTERM), it stops at once, even in the middle of a
+//! write: the batch in hand was not checkpointed, so a restart reads it again.
+//!
 //! The original ETL put records one at a time with PutRecord and checkpointed
 //! nothing; batching is what lets it keep up with a busy stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use base64::Engine;
 use chrono::Utc;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, ShardPosition};
 use crate::enrich::enrich;
 use crate::routing::{Destinations, Route};
 use crate::session::Session;
-use crate::shard_reader::{ReadError, ReadRecord, ShardReader, StartingPosition};
+use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 
 /// Kinesis's limits for one PutRecords call.
 const MAX_BATCH_RECORDS: usize = 500;
 const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
+/// Kinesis's limit for one record: its data and its partition key together.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// How much of a record a dead letter on a stream keeps when the whole record
+/// would not fit: with base64 and the letter's other fields, well under 1 MiB.
+const DEAD_LETTER_KEEPS: usize = 512 * 1024;
 /// The first pause before resending refused records; it doubles up to the max.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -102,6 +118,16 @@ pub enum EtlError {
 struct Entry {
     partition_key: String,
     data: Vec<u8>,
+    /// The source record it was made from, for a dead letter if the
+    /// destination refuses it.
+    origin: usize,
+}
+
+impl Entry {
+    /// What Kinesis counts against its limits.
+    fn size(&self) -> usize {
+        self.data.len() + self.partition_key.len()
+    }
 }
 
 /// Runs the ETL until `stop` resolves (then it finishes the batch in hand) or
@@ -131,41 +157,15 @@ pub async fn run(
             batch = reader.next_batch() => batch?,
             _ = &mut stop => return Ok(stats),
         };
-        if let Some(lag) = batch.millis_behind_latest {
-            stats.lag_ms = lag;
-        }
-        stats.records_in += batch.records.len() as u64;
-
-        // Ordered by route, so that USA is always written first.
-        let mut routed: BTreeMap<Route, Vec<Entry>> = BTreeMap::new();
-        let mut dead = Vec::new();
-        for record in &batch.records {
-            match Session::from_slice(&record.data) {
-                Ok(session) => {
-                    let route = Route::of(&session);
-                    let partition_key = session.session_id.clone();
-                    let enriched = enrich(session, Utc::now());
-                    let data = serde_json::to_vec(&enriched).expect("a JSON map serializes");
-                    routed
-                        .entry(route)
-                        .or_default()
-                        .push(Entry { partition_key, data });
-                }
-                Err(reason) => dead.push(dead_letter(options.source.as_str(), record, &reason.to_string())),
+        tokio::select! {
+            done = process(kinesis, options, &batch, &mut stats) => done?,
+            _ = &mut stop => {
+                tracing::info!(
+                    shard = %batch.shard_id,
+                    "stopped in the middle of a batch; it was not checkpointed, so a restart reads it again"
+                );
+                return Ok(stats);
             }
-        }
-        for (route, entries) in routed {
-            let count = entries.len() as u64;
-            stats.retried +=
-                put_all(kinesis, options.destinations.stream_for(route).as_str(), entries).await?;
-            match route {
-                Route::Usa => stats.usa += count,
-                Route::International => stats.international += count,
-            }
-        }
-        if !dead.is_empty() {
-            stats.dead_lettered += dead.len() as u64;
-            write_dead_letters(kinesis, &options.dead_letters, dead).await?;
         }
 
         // Only now are this batch's records safely written.
@@ -184,54 +184,164 @@ pub async fn run(
     }
 }
 
-/// Writes every entry, resending only what Kinesis refused, until all are in.
-/// Returns how many were resent.
+/// Parses, enriches, routes and writes one batch; dead-letters what cannot go.
+async fn process(
+    kinesis: &aws_sdk_kinesis::Client,
+    options: &EtlOptions,
+    batch: &ShardBatch,
+    stats: &mut Stats,
+) -> Result<(), EtlError> {
+    if let Some(lag) = batch.millis_behind_latest {
+        stats.lag_ms = lag;
+    }
+    stats.records_in += batch.records.len() as u64;
+
+    // Ordered by route, so that USA is always written first.
+    let mut routed: BTreeMap<Route, Vec<Entry>> = BTreeMap::new();
+    let mut dead = Vec::new();
+    for (origin, record) in batch.records.iter().enumerate() {
+        match Session::from_slice(&record.data) {
+            Ok(session) => {
+                let route = Route::of(&session);
+                let partition_key = session.session_id.clone();
+                let enriched = enrich(session, Utc::now());
+                let data = serde_json::to_vec(&enriched).expect("a JSON map serializes");
+                let entry = Entry {
+                    partition_key,
+                    data,
+                    origin,
+                };
+                if entry.size() > MAX_RECORD_BYTES {
+                    let reason = format!(
+                        "session \"{}\" is {} bytes once enriched (with its partition key), over \
+                         the {MAX_RECORD_BYTES} bytes (1 MiB) a Kinesis record may hold",
+                        entry.partition_key,
+                        entry.size()
+                    );
+                    dead.push(dead_letter(options.source.as_str(), record, &reason));
+                    continue;
+                }
+                routed.entry(route).or_default().push(entry);
+            }
+            Err(reason) => dead.push(dead_letter(options.source.as_str(), record, &reason.to_string())),
+        }
+    }
+    for (route, entries) in routed {
+        let stream = options.destinations.stream_for(route).as_str();
+        let count = entries.len() as u64;
+        let written = put_all(kinesis, stream, entries).await?;
+        stats.retried += written.resent;
+        let refused = written.invalid.len() as u64;
+        for (entry, reason) in written.invalid {
+            let reason = format!("stream \"{stream}\" refused it: {reason}");
+            dead.push(dead_letter(
+                options.source.as_str(),
+                &batch.records[entry.origin],
+                &reason,
+            ));
+        }
+        match route {
+            Route::Usa => stats.usa += count - refused,
+            Route::International => stats.international += count - refused,
+        }
+    }
+    if !dead.is_empty() {
+        stats.dead_lettered += dead.len() as u64;
+        write_dead_letters(kinesis, &options.dead_letters, dead).await?;
+    }
+    Ok(())
+}
+
+/// What [`put_all`] did.
+struct Written {
+    /// Records sent again after a throttle or a transient failure.
+    resent: u64,
+    /// Records the stream refused as invalid, each alone, with its reason.
+    invalid: Vec<(Entry, String)>,
+}
+
+/// Writes every entry, resending what was throttled until all are in, and
+/// splitting calls refused as invalid down to the records at fault.
 async fn put_all(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
     entries: Vec<Entry>,
-) -> Result<u64, EtlError> {
+) -> Result<Written, EtlError> {
+    let mut written = Written {
+        resent: 0,
+        invalid: Vec::new(),
+    };
     let mut pending = entries;
     let mut delay = FIRST_RETRY_DELAY;
-    let mut resent = 0;
     while !pending.is_empty() {
-        let mut refused = Vec::new();
-        let mut rest = pending.into_iter().peekable();
-        while rest.peek().is_some() {
-            // A call of at most 500 records and 5 MB (key and data both count).
-            let mut chunk = Vec::new();
-            let mut bytes = 0;
-            while let Some(entry) = rest.peek() {
-                let size = entry.data.len() + entry.partition_key.len();
-                if chunk.len() == MAX_BATCH_RECORDS || (!chunk.is_empty() && bytes + size > MAX_BATCH_BYTES) {
-                    break;
+        let mut again = Vec::new();
+        let mut calls: VecDeque<Vec<Entry>> = chunks(pending).collect();
+        while let Some(call) = calls.pop_front() {
+            match put_chunk(kinesis, stream, call).await? {
+                Answer::Refused(refused) => again.extend(refused),
+                Answer::Invalid(mut call, reason) if call.len() == 1 => {
+                    written.invalid.push((call.pop().expect("one entry"), reason));
                 }
-                bytes += size;
-                chunk.push(rest.next().expect("peeked"));
+                Answer::Invalid(mut call, reason) => {
+                    tracing::debug!(
+                        stream,
+                        records = call.len(),
+                        "PutRecords refused as invalid ({reason}); splitting it"
+                    );
+                    let second = call.split_off(call.len() / 2);
+                    calls.push_front(second);
+                    calls.push_front(call);
+                }
             }
-            refused.extend(put_chunk(kinesis, stream, chunk).await?);
         }
-        if !refused.is_empty() {
-            resent += refused.len() as u64;
+        if !again.is_empty() {
+            written.resent += again.len() as u64;
             tracing::debug!(
                 stream,
-                refused = refused.len(),
+                refused = again.len(),
                 "resending refused records in {delay:?}"
             );
             tokio::time::sleep(jittered(delay)).await;
             delay = (delay * 2).min(MAX_RETRY_DELAY);
         }
-        pending = refused;
+        pending = again;
     }
-    Ok(resent)
+    Ok(written)
 }
 
-/// One PutRecords call; returns the entries to send again.
+/// Cuts entries into PutRecords calls of at most 500 records and 5 MiB.
+fn chunks(entries: Vec<Entry>) -> impl Iterator<Item = Vec<Entry>> {
+    let mut rest = entries.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        while let Some(entry) = rest.peek() {
+            if chunk.len() == MAX_BATCH_RECORDS
+                || (!chunk.is_empty() && bytes + entry.size() > MAX_BATCH_BYTES)
+            {
+                break;
+            }
+            bytes += entry.size();
+            chunk.push(rest.next().expect("peeked"));
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    })
+}
+
+/// How a stream answered one PutRecords.
+enum Answer {
+    /// The entries to send again (none when all were written).
+    Refused(Vec<Entry>),
+    /// The whole call was refused as invalid or too large, with the reason.
+    Invalid(Vec<Entry>, String),
+}
+
+/// One PutRecords call.
 async fn put_chunk(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
     chunk: Vec<Entry>,
-) -> Result<Vec<Entry>, EtlError> {
+) -> Result<Answer, EtlError> {
     let request_entries: Vec<PutRecordsRequestEntry> = chunk
         .iter()
         .map(|entry| {
@@ -242,7 +352,7 @@ async fn put_chunk(
                 .expect("data and partition key are set")
         })
         .collect();
-    match kinesis
+    let err = match kinesis
         .put_records()
         .stream_name(stream)
         .set_records(Some(request_entries))
@@ -250,35 +360,84 @@ async fn put_chunk(
         .await
     {
         // Results come in the order of the entries; a result with an error code
-        // is a record that was not written.
-        Ok(output) => Ok(chunk
-            .into_iter()
-            .zip(output.records())
-            .filter(|(_, result)| result.error_code().is_some())
-            .map(|(entry, _)| entry)
-            .collect()),
-        Err(err) if err.code() == Some("ResourceNotFoundException") => Err(EtlError::Write {
-            stream: stream.to_owned(),
-            message: "the stream does not exist; run `kinesis-lab infra up`".to_owned(),
-        }),
-        Err(err)
-            if err.code() == Some("ValidationException")
-                || err.code() == Some("InvalidArgumentException") =>
-        {
-            Err(EtlError::Write {
-                stream: stream.to_owned(),
-                message: DisplayErrorContext(&err).to_string(),
-            })
+        // (throttled, or an internal failure) is a record that was not written.
+        Ok(output) => {
+            return Ok(Answer::Refused(
+                chunk
+                    .into_iter()
+                    .zip(output.records())
+                    .filter(|(_, result)| result.error_code().is_some())
+                    .map(|(entry, _)| entry)
+                    .collect(),
+            ));
         }
-        Err(err) => {
-            // Throttled as a whole, or no answer: the whole call is sent again.
+        Err(err) => err,
+    };
+    match refusal(&err) {
+        Refusal::Transient => {
             tracing::warn!(
                 stream,
                 "PutRecords failed, sending again: {}",
                 DisplayErrorContext(&err)
             );
-            Ok(chunk)
+            Ok(Answer::Refused(chunk))
         }
+        Refusal::Invalid => Ok(Answer::Invalid(chunk, message(&err))),
+        Refusal::Missing => Err(EtlError::Write {
+            stream: stream.to_owned(),
+            message: "the stream does not exist; run `kinesis-lab infra up`".to_owned(),
+        }),
+        Refusal::Fatal => Err(EtlError::Write {
+            stream: stream.to_owned(),
+            message: DisplayErrorContext(&err).to_string(),
+        }),
+    }
+}
+
+/// What a refused PutRecords call means for the records in it.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Throttled, or no answer: the same call may succeed later.
+    Transient,
+    /// Something in the call is invalid or too large: it never will.
+    Invalid,
+    /// The stream is not there.
+    Missing,
+    /// Anything else (a refused permission, a disabled key): a person must act.
+    Fatal,
+}
+
+fn refusal(err: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpResponse>) -> Refusal {
+    match err.code() {
+        Some("ResourceNotFoundException") => return Refusal::Missing,
+        Some("InvalidArgumentException" | "ValidationException" | "SerializationException") => {
+            return Refusal::Invalid;
+        }
+        Some(
+            "ProvisionedThroughputExceededException"
+            | "LimitExceededException"
+            | "ThrottlingException"
+            | "KMSThrottlingException"
+            | "InternalFailure"
+            | "ServiceUnavailable",
+        ) => return Refusal::Transient,
+        _ => {}
+    }
+    match err.raw_response().map(|response| response.status().as_u16()) {
+        Some(413) => Refusal::Invalid,
+        Some(429) => Refusal::Transient,
+        Some(status) if status >= 500 => Refusal::Transient,
+        Some(_) => Refusal::Fatal,
+        // Never answered: a timeout, a connection refused or reset.
+        None => Refusal::Transient,
+    }
+}
+
+/// The service's own words for an error, or the whole error when it has none.
+fn message(err: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpResponse>) -> String {
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 
@@ -298,6 +457,25 @@ fn dead_letter(source: &str, record: &ReadRecord, reason: &str) -> serde_json::V
     })
 }
 
+/// A dead letter that fits in a Kinesis record: one whose record was too big
+/// keeps its first 512 KiB, with the whole record's size and SHA-256, so the
+/// record can still be told apart and found at its sequence number.
+fn fit_for_a_stream(mut letter: serde_json::Value) -> serde_json::Value {
+    if letter.to_string().len() + letter["sequence_number"].as_str().map_or(0, str::len) <= MAX_RECORD_BYTES {
+        return letter;
+    }
+    let record = base64::engine::general_purpose::STANDARD
+        .decode(letter["data_base64"].as_str().unwrap_or_default())
+        .expect("dead_letter wrote this base64");
+    let record = record.as_slice();
+    let kept = &record[..record.len().min(DEAD_LETTER_KEEPS)];
+    letter["data_base64"] = base64::engine::general_purpose::STANDARD.encode(kept).into();
+    letter["data_truncated"] = true.into();
+    letter["data_bytes"] = record.len().into();
+    letter["data_sha256"] = format!("{:x}", Sha256::digest(record)).into();
+    letter
+}
+
 async fn write_dead_letters(
     kinesis: &aws_sdk_kinesis::Client,
     sink: &DeadLetterSink,
@@ -306,17 +484,29 @@ async fn write_dead_letters(
     match sink {
         DeadLetterSink::Stream(stream) => {
             let entries = letters
-                .iter()
-                .map(|letter| Entry {
-                    partition_key: letter["sequence_number"]
-                        .as_str()
-                        .unwrap_or("dead-letter")
-                        .to_owned(),
-                    data: letter.to_string().into_bytes(),
+                .into_iter()
+                .map(|letter| {
+                    let letter = fit_for_a_stream(letter);
+                    Entry {
+                        partition_key: letter["sequence_number"]
+                            .as_str()
+                            .unwrap_or("dead-letter")
+                            .to_owned(),
+                        data: letter.to_string().into_bytes(),
+                        origin: 0,
+                    }
                 })
                 .collect();
-            put_all(kinesis, stream.as_str(), entries).await?;
-            Ok(())
+            let written = put_all(kinesis, stream.as_str(), entries).await?;
+            // A letter cut to fit is never refused as too large; anything else
+            // refused stops the ETL before its checkpoint, so nothing is lost.
+            match written.invalid.first() {
+                None => Ok(()),
+                Some((_, reason)) => Err(EtlError::DeadLetter(format!(
+                    "stream \"{stream}\" refused {} dead letters: {reason}",
+                    written.invalid.len()
+                ))),
+            }
         }
         DeadLetterSink::File(path) => {
             use std::io::Write;

@@ -79,6 +79,19 @@ pub enum ReadError {
     NoShards(String),
     #[error("cannot read stream \"{stream}\": {message}")]
     Kinesis { stream: String, message: String },
+    /// A saved position that the shard refuses: the stream was made anew since
+    /// it was saved, or an emulator restarted without its data.
+    #[error(
+        "the saved position in shard {shard} of stream \"{stream}\" (after sequence number {sequence}) is \
+         not in that shard: the stream was deleted and made anew since, or an emulator restarted \
+         without its data. ({message})"
+    )]
+    UnknownPosition {
+        stream: String,
+        shard: String,
+        sequence: String,
+        message: String,
+    },
 }
 
 /// The position in every shard of one stream.
@@ -377,7 +390,15 @@ impl ShardReader {
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(sequence),
         };
-        let output = request.send().await.map_err(|err| self.error(&err))?;
+        let output = request.send().await.map_err(|err| match (opening, err.code()) {
+            (Opening::After(sequence), Some("InvalidArgumentException")) => ReadError::UnknownPosition {
+                stream: self.stream.clone(),
+                shard: shard_id.to_owned(),
+                sequence: sequence.clone(),
+                message: err.message().unwrap_or("InvalidArgumentException").to_owned(),
+            },
+            _ => self.error(&err),
+        })?;
         output
             .shard_iterator()
             .map(str::to_owned)

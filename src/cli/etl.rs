@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::NamesArgs;
-use crate::etl::{self, DeadLetterSink, EtlOptions};
+use crate::etl::{self, DeadLetterSink, EtlError, EtlOptions};
 use crate::infra::LabNames;
 use crate::routing::Destinations;
-use crate::shard_reader::StartingPosition;
+use crate::shard_reader::{ReadError, StartingPosition};
 use crate::stream_name::StreamName;
 use crate::target::TargetArgs;
 
@@ -18,13 +18,17 @@ use crate::target::TargetArgs;
 /// Reads every shard of the source stream, adds processing_timestamp and the
 /// three totals to each session, and writes it to the USA stream when its
 /// country is exactly "USA", else to the international one. Writes go in
-/// PutRecords batches (500 records, 5 MB at most), partition key session_id;
-/// records Kinesis refuses are sent again until they are in.
+/// PutRecords batches (500 records, 5 MiB at most), partition key session_id;
+/// records Kinesis throttles are sent again until they are in.
 ///
 /// A record that is not a valid session never stops the ETL: it goes to the
-/// dead-letter sink with the reason, shard and sequence number. With
+/// dead-letter sink with the reason, shard and sequence number. So does a
+/// session over 1 MiB once enriched, and any record a destination refuses as
+/// invalid. A dead letter too big for --dead-letter-stream keeps the first
+/// 512 KiB of its record, with the record's size and SHA-256. With
 /// --checkpoint, the position in each shard is saved once its records are
-/// written, and a restarted ETL resumes there.
+/// written, and a restarted ETL resumes there. Ctrl+C or SIGTERM stops it at
+/// once; a batch not yet written is read again on restart.
 ///
 /// Without flags it uses the lab's streams, as the lab runs it:
 ///   kinesis-lab etl --source-stream de-c2w2lab1-kinesis-data-stream \
@@ -58,6 +62,11 @@ pub struct Args {
     /// Save the position in each shard to this file, and resume from it.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+
+    /// Start over: delete the positions saved in --checkpoint and read from
+    /// --from, as on a first run (for a stream made anew since they were saved).
+    #[arg(long, requires = "checkpoint")]
+    pub forget_checkpoint: bool,
 
     /// Where to start in shards with no checkpoint: trim-horizon (everything
     /// still in the stream, as the lab's ETL does) or latest (only new records).
@@ -101,6 +110,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             From::Latest => StartingPosition::Latest,
         },
     };
+    if let (true, Some(path)) = (args.forget_checkpoint, &args.checkpoint) {
+        match std::fs::remove_file(path) {
+            Ok(()) => eprintln!("forgot the positions saved in {}", path.display()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => anyhow::bail!("cannot delete the checkpoint {}: {err}", path.display()),
+        }
+    }
     super::runtime()?.block_on(async {
         let stop = super::stop_signal()?;
         let clients = args.target.target().connect().await?;
@@ -128,7 +144,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .await;
         progress.finish_and_clear();
-        let stats = stats?;
+        let stats = stats.map_err(|err| match err {
+            EtlError::Read(ReadError::UnknownPosition { .. }) => anyhow::anyhow!(
+                "{err}\nTo start over from --from (trim-horizon unless given), run the same command \
+                 with --forget-checkpoint."
+            ),
+            err => err.into(),
+        })?;
         eprintln!("stopped: {stats}");
         Ok(ExitCode::SUCCESS)
     })

@@ -372,3 +372,386 @@ async fn a_restart_resumes_from_the_checkpoint() {
     .await;
     assert_delivered_once(&all, &usa, &international);
 }
+
+/// A valid session padded with a `notes` field to `bytes` bytes of JSON, with
+/// its session id as the key.
+fn padded_session(seed: u64, bytes: usize) -> (String, Vec<u8>) {
+    let mut session = SessionGenerator::new(seed).next().unwrap();
+    let unpadded = serde_json::to_vec(&session).unwrap().len() + r#","notes":"""#.len();
+    session.insert("notes".to_owned(), "x".repeat(bytes - unpadded).into());
+    let data = serde_json::to_vec(&session).unwrap();
+    assert_eq!(data.len(), bytes);
+    (session["session_id"].as_str().unwrap().to_owned(), data)
+}
+
+fn read_letters(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Found: a valid session just under 1 MiB is over 1 MiB once enriched, and the
+/// ETL exited on it, and again on every restart. Now it is dead-lettered with
+/// the reason, and the sessions around it flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_valid_session_just_under_1_mib_is_dead_lettered_once_enriched_over_it() {
+    let lab = local(Config::for_tests(), 1).await;
+    let sent = sessions(6, 4);
+    let (big_id, big) = padded_session(7, etl::MAX_RECORD_BYTES - 36 - 8);
+    let mut all = sent.clone();
+    all.insert(2, (big_id.clone(), big));
+    put_source(&lab, all).await;
+    let dead_letters = temp_path("dl-just-under-1mib.jsonl");
+    let _ = std::fs::remove_file(&dead_letters);
+
+    let stats = run_until(&lab.kinesis, lab.options(dead_letters.clone(), None), 5).await;
+
+    assert_eq!(stats.dead_lettered, 1, "{stats}");
+    let letters = read_letters(&dead_letters);
+    assert_eq!(letters[0]["partition_key"], big_id.as_str());
+    let reason = letters[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("once enriched") && reason.contains("(1 MiB)"),
+        "{reason}"
+    );
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
+    assert_delivered_once(&sent, &usa, &international);
+}
+
+/// Found: four valid 700 kB sessions on one shard made a PutRecords body the
+/// emulator refused ("Request body is too large"; AWS takes 5 MiB), and the
+/// ETL sent it again forever. Now all four arrive.
+#[tokio::test(flavor = "multi_thread")]
+async fn four_700_kb_sessions_on_one_shard_are_all_written() {
+    let lab = local(Config::for_tests(), 1).await;
+    let sent: Vec<_> = (0..4).map(|i| padded_session(20 + i, 700_000)).collect();
+    // One partition key: one source shard, one GetRecords, one PutRecords.
+    let on_one_shard = sent
+        .iter()
+        .map(|(_, data)| ("one-shard".to_owned(), data.clone()))
+        .collect();
+    put_source(&lab, on_one_shard).await;
+
+    let stats = run_until(&lab.kinesis, lab.options(temp_path("dl-700kb.jsonl"), None), 4).await;
+
+    assert_eq!(stats.dead_lettered, 0, "{stats}");
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
+    assert_delivered_once(&sent, &usa, &international);
+}
+
+/// Found: with --dead-letter-stream, a 1 MB bad record's dead letter (its data
+/// in base64, and more) was over 1 MiB, and the ETL exited. Now the letter
+/// keeps the record's first 512 KiB, with its size and SHA-256.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_mb_bad_record_s_dead_letter_is_cut_to_fit_the_dead_letter_stream() {
+    use sha2::Digest;
+    let lab = local(Config::for_tests(), 1).await;
+    let dead_letter_stream = lab.target.name("dead-letters");
+    ensure_stream(&lab.kinesis, &dead_letter_stream, 1, lab.target.patience())
+        .await
+        .unwrap();
+    let bad = vec![b'x'; 1_000_000];
+    let mut all = sessions(8, 2);
+    all.push(("bad-and-big".to_owned(), bad.clone()));
+    put_source(&lab, all).await;
+    let options = EtlOptions {
+        dead_letters: DeadLetterSink::Stream(dead_letter_stream.parse().unwrap()),
+        ..lab.options(temp_path("unused.jsonl"), None)
+    };
+
+    let stats = run_until(&lab.kinesis, options, 3).await;
+
+    assert_eq!(stats.dead_lettered, 1, "{stats}");
+    let letters = read_all(&lab.kinesis, &dead_letter_stream, 1).await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert!(
+        letter["reason"].as_str().unwrap().starts_with("not JSON"),
+        "{letter}"
+    );
+    assert_eq!(letter["data_truncated"], true);
+    assert_eq!(letter["data_bytes"], 1_000_000);
+    assert_eq!(letter["data_sha256"], format!("{:x}", sha2::Sha256::digest(&bad)));
+    let kept = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        letter["data_base64"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept, bad[..512 * 1024]);
+}
+
+/// Found: an ETL whose writes kept failing retried forever and ignored SIGTERM.
+/// Now a stop ends it within 5 s, even in the middle of a write, and a restart
+/// from its checkpoint writes everything: nothing was lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_etl_stops_within_5_s_while_its_writes_keep_failing() {
+    let lab = local(Config::for_tests(), 1).await;
+    let sent = sessions(9, 50);
+    put_source(&lab, sent.clone()).await;
+    let checkpoint = temp_path("etl-stops.checkpoint.json");
+    let _ = std::fs::remove_file(&checkpoint);
+    let options = lab.options(temp_path("dl-stops.jsonl"), Some(checkpoint.clone()));
+
+    let proxy = PutBlockingProxy::start(&lab.target.url).await;
+    let through_proxy = kinesis_lab::target::Target::Endpoint(proxy.url.clone())
+        .connect()
+        .await
+        .unwrap()
+        .kinesis;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let batches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let etl = tokio::spawn({
+        let (options, batches) = (options.clone(), batches.clone());
+        async move {
+            etl::run(
+                &through_proxy,
+                &options,
+                async {
+                    stopped.await.ok();
+                },
+                |_| {
+                    batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                },
+            )
+            .await
+        }
+    });
+    // Long enough to read a batch and fail at writing it, again and again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(proxy.refused() > 0, "the ETL never tried to write");
+    assert_eq!(
+        batches.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a batch got through"
+    );
+
+    stop.send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), etl).await;
+    let stats = stopped
+        .expect("the ETL stopped within 5 s of being asked")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.usa + stats.international, 0, "{stats}");
+
+    // The writes work again: a restart from the checkpoint writes every session once.
+    let stats = run_until(&lab.kinesis, options, 50).await;
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
+    assert_delivered_once(&sent, &usa, &international);
+}
+
+/// Found: after an emulator restart, a checkpoint whose positions the stream no
+/// longer knew ended the ETL with a bare InvalidArgumentException. Now it says
+/// what happened, and the CLI names the flag that starts over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_the_stream_no_longer_knows_says_what_happened_and_how_to_start_over() {
+    let lab = local(Config::for_tests(), 1).await;
+    let checkpoint = temp_path("etl-unknown.checkpoint.json");
+    let _ = std::fs::remove_file(&checkpoint);
+    put_source(&lab, sessions(11, 10)).await;
+    run_until(
+        &lab.kinesis,
+        lab.options(temp_path("dl-unknown.jsonl"), Some(checkpoint.clone())),
+        10,
+    )
+    .await;
+    // The source made anew: same name, same shard ids, none of those positions.
+    lab.kinesis
+        .delete_stream()
+        .stream_name(&lab.source)
+        .send()
+        .await
+        .unwrap();
+    wait_until_gone(&lab.kinesis, &lab.source).await;
+    // Shards remember when they were made, to the second, and so do positions.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ensure_stream(&lab.kinesis, &lab.source, 4, lab.target.patience())
+        .await
+        .unwrap();
+    let again = sessions(12, 5);
+    put_source(&lab, again.clone()).await;
+
+    let dead_letter_file = temp_path("dl-unknown-cli.jsonl");
+    let destinations = format!(
+        r#"{{"USA": "{}", "International": "{}"}}"#,
+        lab.usa, lab.international
+    );
+    let args = [
+        "etl",
+        "--source-stream",
+        &lab.source,
+        "--dest-streams",
+        &destinations,
+        "--dead-letter-file",
+        dead_letter_file.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ];
+    let mut refused = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args(lab.target.args(&args))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            refused.kill().unwrap();
+            panic!("the ETL went on reading from positions the stream does not know");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(refused.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("is not in that shard"), "{stderr}");
+    assert!(stderr.contains("deleted and made anew"), "{stderr}");
+    assert!(stderr.contains("--forget-checkpoint"), "{stderr}");
+
+    // With the flag, it starts over and takes the new sessions.
+    let mut args = lab.target.args(&args);
+    args.push("--forget-checkpoint");
+    let mut etl = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let written =
+        count_records(&lab.kinesis, &lab.usa).await + count_records(&lab.kinesis, &lab.international).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let total = loop {
+        let now = count_records(&lab.kinesis, &lab.usa).await
+            + count_records(&lab.kinesis, &lab.international).await;
+        if now >= written + again.len() || tokio::time::Instant::now() > deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    crate::interrupt(&etl);
+    let status = etl.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(etl.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(total, written + again.len(), "{stderr}");
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("forgot the positions saved in"), "{stderr}");
+}
+
+/// How many records a stream holds now, read from TRIM_HORIZON.
+async fn count_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> usize {
+    let shards = kinesis.list_shards().stream_name(stream).send().await.unwrap();
+    let mut count = 0;
+    for shard in shards.shards() {
+        let mut iterator = kinesis
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        loop {
+            let output = kinesis
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .unwrap();
+            count += output.records().len();
+            match output.next_shard_iterator() {
+                Some(next) if !output.records().is_empty() => iterator = next.to_owned(),
+                _ => break,
+            }
+        }
+    }
+    count
+}
+
+async fn wait_until_gone(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
+    for _ in 0..300 {
+        if kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{stream} was never deleted");
+}
+
+/// A loopback TCP proxy in front of an endpoint that cuts every connection on
+/// which a PutRecords starts: writes fail as with a network fault, reads pass.
+struct PutBlockingProxy {
+    url: String,
+    refused: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PutBlockingProxy {
+    async fn start(upstream_url: &str) -> PutBlockingProxy {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = upstream_url.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let task = tokio::spawn({
+            let refused = refused.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        continue;
+                    };
+                    let refused = refused.clone();
+                    tokio::spawn(async move {
+                        let (mut client_read, mut client_write) = client.into_split();
+                        let (mut server_read, mut server_write) = server.into_split();
+                        let answers = tokio::spawn(async move {
+                            let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+                        });
+                        let mut buffer = vec![0; 64 * 1024];
+                        while let Ok(n @ 1..) = client_read.read(&mut buffer).await {
+                            let chunk = &buffer[..n];
+                            let put = b"Kinesis_20131202.PutRecords";
+                            if chunk.windows(put.len()).any(|w| w == put) {
+                                refused.fetch_add(1, Ordering::SeqCst);
+                                break;
+                            }
+                            if server_write.write_all(chunk).await.is_err() {
+                                break;
+                            }
+                        }
+                        // Dropping both halves closes the connection both ways.
+                        answers.abort();
+                    });
+                }
+            }
+        });
+        PutBlockingProxy { url, refused, task }
+    }
+
+    fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for PutBlockingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
