@@ -20,7 +20,7 @@ pub struct TestTarget {
     emulator: Option<Emulator>,
     pub url: String,
     pub clients: Clients,
-    /// This test's suffix: `e2e-<process>-<test number>`.
+    /// This test's suffix: `e<test number>-<process id in base 36>`.
     pub suffix: String,
     /// The lab's part 2 names, with the suffix.
     pub names: LabNames,
@@ -46,10 +46,14 @@ impl TestTarget {
 
     async fn connect(emulator: Option<Emulator>, url: String) -> TestTarget {
         static NEXT: AtomicU32 = AtomicU32::new(1);
+        // Short, and as long for every test of a run: the emulator's S3 keeps
+        // each object's metadata in a file named after its bucket and key, which
+        // caps the two together at about 165 characters (see the README), and
+        // the lab's longest key already takes 140 of them.
         let suffix = format!(
-            "e2e-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
+            "e{}-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            base36(std::process::id())
         );
         let clients = Target::Endpoint(url.clone()).connect().await.unwrap_or_else(|err| {
             panic!("{url} does not answer ({err:#}); for LAB_E2E_ENDPOINT, start LocalStack first: `cargo xtask localstack up`")
@@ -98,4 +102,15 @@ fn shared_endpoint() -> Option<String> {
     std::env::var("LAB_E2E_ENDPOINT")
         .ok()
         .filter(|url| !url.is_empty())
+}
+
+fn base36(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(n % 36, 36).expect("a digit below 36"));
+        n /= 36;
+        if n == 0 {
+            return digits.iter().rev().collect();
+        }
+    }
 }
