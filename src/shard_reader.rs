@@ -203,6 +203,11 @@ impl ShardReader {
         self
     }
 
+    /// The most records one GetRecords asks for.
+    pub fn limit(&self) -> i32 {
+        self.limit
+    }
+
     pub fn stream(&self) -> &str {
         &self.stream
     }

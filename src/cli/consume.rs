@@ -94,7 +94,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             if args.no_follow {
-                if batch.records.is_empty() || batch.millis_behind_latest == Some(0) || batch.ended {
+                // At its end: nothing came, or the shard is closed, or Kinesis says
+                // nothing is behind and the read was not cut short by its limit (a
+                // full read may have more after it, whatever MillisBehindLatest
+                // says: an emulator may always say 0).
+                let at_the_tip = batch.millis_behind_latest == Some(0)
+                    && batch.records.len() < usize::try_from(reader.limit()).unwrap_or(usize::MAX);
+                if batch.records.is_empty() || batch.ended || at_the_tip {
                     caught_up.insert(batch.shard_id.clone());
                 }
                 if reader.active_shards().iter().all(|shard| caught_up.contains(*shard)) {

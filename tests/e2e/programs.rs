@@ -363,3 +363,61 @@ async fn infra_up_status_down() {
         "{table}"
     );
 }
+
+/// Found: `consume --no-follow` stopped after 1,000 records per shard without a
+/// word (the emulator's MillisBehindLatest is always 0, and a full read at 0
+/// was taken as the end). Now it reads every shard to its end.
+#[tokio::test(flavor = "multi_thread")]
+async fn consume_no_follow_reads_every_shard_to_its_end() {
+    let lab = shared().await;
+    let stream = lab.target.name("no-follow");
+    ensure_stream(&lab.kinesis, &stream, 2, lab.target.patience())
+        .await
+        .unwrap();
+    let sent = 2_600;
+    for batch in (0..sent).collect::<Vec<_>>().chunks(500) {
+        let entries = batch
+            .iter()
+            .map(|n| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .partition_key(format!("k{n}"))
+                    .data(Blob::new(format!("{{\"n\":{n}}}")))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let output = lab
+            .kinesis
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(output.failed_record_count(), Some(0));
+    }
+
+    let output = kinesis_lab(
+        &lab.target
+            .args(&["consume", "--stream", &stream, "--no-follow", "--output", "json"]),
+        b"",
+    );
+
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut read: Vec<u64> = text(&output.stdout)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["data"]["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    read.sort_unstable();
+    read.dedup();
+    let missing = (0..sent as u64).find(|n| read.binary_search(n).is_err());
+    assert_eq!(
+        (read.len(), missing),
+        (sent, None),
+        "read, and the first record missing, of {sent}"
+    );
+}
