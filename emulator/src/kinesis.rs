@@ -20,6 +20,10 @@
 //!   blocks only itself, and readers (GetRecords, SubscribeToShard, Firehose)
 //!   keep the worker threads to finish and let it through.
 //!
+//! - **Stream ARNs.** AWS takes a stream's ARN (`StreamARN`) wherever it takes
+//!   its name; ferrokinesis wants the name. An ARN of this emulator's account
+//!   and region is turned into the name before ferrokinesis sees the request.
+//!
 //! The cost is that puts do not overlap; `cargo xtask bench` measures
 //! PutRecords throughput with several writers.
 
@@ -27,6 +31,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use bytes::Bytes;
 use ferrokinesis::store::StoreOptions;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -46,7 +51,35 @@ pub struct Kinesis {
     router: axum::Router,
     /// Held by one PutRecord or PutRecords at a time.
     puts: Arc<tokio::sync::Mutex<()>>,
+    /// `arn:aws:kinesis:<region>:<account>:stream/`, what this emulator's
+    /// stream ARNs start with.
+    arn_prefix: Arc<str>,
 }
+
+/// The operations that name a stream with `StreamName`, and take its ARN
+/// instead on AWS. (UpdateStreamMode and the consumer operations take the ARN
+/// itself, which ferrokinesis reads as it is.)
+const NAMED_BY_STREAM_NAME: &[&str] = &[
+    "AddTagsToStream",
+    "DecreaseStreamRetentionPeriod",
+    "DeleteStream",
+    "DescribeStream",
+    "DescribeStreamSummary",
+    "DisableEnhancedMonitoring",
+    "EnableEnhancedMonitoring",
+    "GetShardIterator",
+    "IncreaseStreamRetentionPeriod",
+    "ListShards",
+    "ListTagsForStream",
+    "MergeShards",
+    "PutRecord",
+    "PutRecords",
+    "RemoveTagsFromStream",
+    "SplitShard",
+    "StartStreamEncryption",
+    "StopStreamEncryption",
+    "UpdateShardCount",
+];
 
 impl Kinesis {
     /// Streams live in memory, like Firehose's delivery streams: a restarted
@@ -72,28 +105,14 @@ impl Kinesis {
         Kinesis {
             router,
             puts: Arc::default(),
+            arn_prefix: format!("arn:aws:kinesis:{}:{}:stream/", config.region, config.account_id).into(),
         }
     }
 
     /// Answers one request; `operation` is the part of `X-Amz-Target` after the dot.
     pub async fn handle(&self, operation: &str, request: Request<Body>) -> Response<Body> {
-        match operation {
-            "PutRecord" | "PutRecords" => self.put(request).await,
-            _ => self.call(request).await,
-        }
-    }
-
-    async fn call(&self, request: Request<Body>) -> Response<Body> {
-        match self.router.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        }
-    }
-
-    /// One put at a time, on a blocking thread (see the module's comment).
-    async fn put(&self, request: Request<Body>) -> Response<Body> {
-        // The body is read before the turn is taken: a slow upload must not keep
-        // every other writer waiting.
+        // Bodies are read whole first: to name the stream, and so that a slow
+        // upload never holds a put's turn.
         let (parts, body) = request.into_parts();
         let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
             Ok(body) => body.to_bytes(),
@@ -109,7 +128,49 @@ impl Kinesis {
                 );
             }
         };
+        let body = match NAMED_BY_STREAM_NAME.contains(&operation) {
+            true => self.name_the_stream(body),
+            false => body,
+        };
         let request = Request::from_parts(parts, Body::from(body));
+        match operation {
+            "PutRecord" | "PutRecords" => self.put(request).await,
+            _ => self.call(request).await,
+        }
+    }
+
+    /// The JSON body with `StreamARN` replaced by the `StreamName` it names,
+    /// when it is an ARN of this emulator's and no name is given.
+    fn name_the_stream(&self, body: Bytes) -> Bytes {
+        // Most requests name the stream: only look closer at those with an ARN.
+        if !body.windows(b"StreamARN".len()).any(|w| w == b"StreamARN") {
+            return body;
+        }
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&body) else {
+            return body; // CBOR, or not ours to judge: ferrokinesis answers it.
+        };
+        let name = match (fields.get("StreamARN"), fields.get("StreamName")) {
+            (Some(serde_json::Value::String(arn)), None) => match arn.strip_prefix(&*self.arn_prefix) {
+                Some(name) => name.to_owned(),
+                None => return body,
+            },
+            _ => return body,
+        };
+        fields.remove("StreamARN");
+        fields.insert("StreamName".to_owned(), name.into());
+        serde_json::to_vec(&fields).map_or(body, Bytes::from)
+    }
+
+    async fn call(&self, request: Request<Body>) -> Response<Body> {
+        match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// One put at a time, on a blocking thread (see the module's comment). The
+    /// body has been read already.
+    async fn put(&self, request: Request<Body>) -> Response<Body> {
         let turn = self.puts.clone().lock_owned().await;
         let this = self.clone();
         let runtime = tokio::runtime::Handle::current();

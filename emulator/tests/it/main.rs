@@ -13,6 +13,7 @@ mod delivery;
 mod direct_put;
 mod endpoint;
 mod lab;
+mod stream_arn;
 mod validation;
 
 use std::time::Duration;
