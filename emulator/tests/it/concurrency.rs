@@ -1,4 +1,5 @@
-//! Several writers, live readers and a Firehose on one stream at once: every
+//! Several writers, live readers (a GetRecords poller and an enhanced fan-out
+//! consumer with SubscribeToShard) and a Firehose on one stream at once: every
 //! acknowledged record is read by every reader and delivered to S3, and the
 //! endpoint answers throughout.
 //!
@@ -10,15 +11,17 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, PutRecordsRequestEntry, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
+};
 use emulator::{Config, Emulator, HEALTH_PATH};
 
-use crate::Lab;
+use crate::{Lab, stream_arn};
 
 const STREAM: &str = "torture";
 const SHARDS: i32 = 4;
@@ -99,6 +102,8 @@ async fn torture(endpoint: &str) -> Report {
 
     let writing = Arc::new(AtomicBool::new(true));
     let poller = tokio::spawn(poll_every_shard(kinesis.clone(), writing.clone()));
+    let pushed = Arc::new(Mutex::new(BTreeSet::new()));
+    let subscribers = subscribe_to_every_shard(&kinesis, pushed.clone()).await;
     let writers: Vec<_> = (0..WRITERS)
         .map(|writer| tokio::spawn(write(kinesis.clone(), writer)))
         .collect();
@@ -112,6 +117,14 @@ async fn torture(endpoint: &str) -> Report {
     // A fresh reader from the start, once writing is over: what is stored.
     let stored = poll_every_shard(kinesis.clone(), Arc::new(AtomicBool::new(false))).await;
     let delivered = wait_for_delivery(&lab, &acknowledged).await;
+    let started = Instant::now();
+    while !acknowledged.is_subset(&pushed.lock().unwrap()) && started.elapsed() < PATIENCE {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for subscriber in subscribers {
+        subscriber.abort();
+    }
+    let pushed = pushed.lock().unwrap().clone();
 
     let missing = |seen: &BTreeSet<String>| acknowledged.difference(seen).cloned().collect();
     Report {
@@ -119,6 +132,7 @@ async fn torture(endpoint: &str) -> Report {
         missing: vec![
             ("the reader polling while writers wrote", missing(&polled)),
             ("a reader from TRIM_HORIZON afterwards", missing(&stored)),
+            ("the SubscribeToShard consumer", missing(&pushed)),
             ("Firehose", missing(&delivered)),
         ],
     }
@@ -208,6 +222,76 @@ async fn poll_every_shard(kinesis: aws_sdk_kinesis::Client, writing: Arc<AtomicB
         }
         assert!(started.elapsed() < PATIENCE, "the reader never caught up");
     }
+}
+
+/// An enhanced fan-out consumer on every shard, from TRIM_HORIZON, subscribing
+/// again after each record it got when a subscription ends (AWS ends them
+/// every 5 minutes). Each task adds what it reads to `seen` until aborted.
+async fn subscribe_to_every_shard(
+    kinesis: &aws_sdk_kinesis::Client,
+    seen: Arc<Mutex<BTreeSet<String>>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let consumer = kinesis
+        .register_stream_consumer()
+        .stream_arn(stream_arn(STREAM))
+        .consumer_name("torture-fan-out")
+        .send()
+        .await
+        .unwrap();
+    let consumer_arn = consumer.consumer().unwrap().consumer_arn().to_owned();
+    let started = Instant::now();
+    loop {
+        let status = kinesis
+            .describe_stream_consumer()
+            .consumer_arn(&consumer_arn)
+            .send()
+            .await
+            .unwrap();
+        if *status.consumer_description().unwrap().consumer_status() == ConsumerStatus::Active {
+            break;
+        }
+        assert!(started.elapsed() < PATIENCE, "the consumer never became ACTIVE");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shards = kinesis.list_shards().stream_name(STREAM).send().await.unwrap();
+    shards
+        .shards()
+        .iter()
+        .map(|shard| {
+            let (kinesis, consumer_arn, seen) = (kinesis.clone(), consumer_arn.clone(), seen.clone());
+            let shard_id = shard.shard_id().to_owned();
+            tokio::spawn(async move {
+                let mut after: Option<String> = None;
+                loop {
+                    let position = match &after {
+                        None => StartingPosition::builder().r#type(ShardIteratorType::TrimHorizon),
+                        Some(sequence) => StartingPosition::builder()
+                            .r#type(ShardIteratorType::AfterSequenceNumber)
+                            .sequence_number(sequence),
+                    };
+                    let mut subscription = kinesis
+                        .subscribe_to_shard()
+                        .consumer_arn(&consumer_arn)
+                        .shard_id(&shard_id)
+                        .starting_position(position.build().unwrap())
+                        .send()
+                        .await
+                        .expect("SubscribeToShard answers");
+                    while let Ok(Some(event)) = subscription.event_stream.recv().await {
+                        let SubscribeToShardEventStream::SubscribeToShardEvent(event) = event else {
+                            continue;
+                        };
+                        let mut seen = seen.lock().unwrap();
+                        for record in event.records() {
+                            let text = std::str::from_utf8(record.data().as_ref()).unwrap();
+                            seen.insert(text.trim_end().to_owned());
+                            after = Some(record.sequence_number().to_owned());
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
 }
 
 /// Waits until Firehose has delivered every acknowledged record (or for
