@@ -105,7 +105,7 @@ impl Emulator {
             account_id: config.account_id.clone(),
             kinesis: kinesis::Kinesis::new(&config),
             firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
-            s3: s3::service(&data_dir.join("s3"))?,
+            s3: s3::service(&data_dir.join("s3"), &data_dir.join("s3-long-keys"))?,
         });
         let firehose = services.firehose.clone();
         let (stop_serving, stopped) = oneshot::channel();
@@ -231,17 +231,24 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
         None if sts::is_sts(&request) => sts::handle(&services.account_id, request).await,
-        None => match services.s3.call(request.map(s3s::Body::from)).await {
-            Ok(response) => response.map(Body::new),
-            Err(err) => {
-                tracing::error!("S3 request failed: {err:?}");
-                let mut response = Response::new(Body::from("internal error in the S3 emulator"));
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                response
-            }
-        },
+        None => s3_call(services, request).await,
     };
     Ok(response)
+}
+
+/// An S3 request, in a task of its own: should s3s or s3s-fs panic on some
+/// request, that one request gets a 500 and everything else goes on.
+async fn s3_call(services: Arc<Services>, request: Request<Incoming>) -> Response<Body> {
+    let call = tokio::spawn(async move { services.s3.call(request.map(s3s::Body::from)).await });
+    let failure = match call.await {
+        Ok(Ok(response)) => return response.map(Body::new),
+        Ok(Err(err)) => format!("{err:?}"),
+        Err(err) => format!("the request panicked: {err}"),
+    };
+    tracing::error!("S3 request failed: {failure}");
+    let mut response = Response::new(Body::from("internal error in the S3 emulator"));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }
 
 fn health() -> Response<Body> {

@@ -13,6 +13,7 @@ mod delivery;
 mod direct_put;
 mod endpoint;
 mod lab;
+mod s3_keys;
 mod stream_arn;
 mod validation;
 
