@@ -13,6 +13,10 @@ pub const DEFAULT_PORT: u16 = 4566;
 pub const ACCESS_KEY_ID: &str = "test";
 pub const SECRET_ACCESS_KEY: &str = "test";
 
+/// The default cap on record bytes held in memory: a few hours of the lab at
+/// full speed, a small part of a laptop's memory.
+pub const DEFAULT_MAX_RETAINED_BYTES: u64 = 256 * 1024 * 1024;
+
 /// AWS's default quota of open shards per account in us-east-1. ferrokinesis
 /// defaults to 10, and the lab alone needs 8 (source 4, USA 2, international 2).
 pub const DEFAULT_SHARD_LIMIT: u32 = 500;
@@ -27,6 +31,11 @@ pub struct Config {
     pub port: u16,
     /// Where S3 objects live. `None`: a temporary directory, removed at shutdown.
     pub data_dir: Option<PathBuf>,
+    /// Keep Kinesis streams and their records, and Firehose's delivery streams
+    /// and read positions, in `data_dir` too, so that a restart on the same
+    /// directory (even after kill -9) goes on where the last run stopped.
+    /// Otherwise they live in memory, and only S3 objects outlive the process.
+    pub durable: bool,
     pub account_id: String,
     pub region: String,
     pub kinesis: KinesisOptions,
@@ -45,6 +54,13 @@ pub struct KinesisOptions {
     /// Throttle writes per shard as AWS does (1 MB/s, 1000 records/s), answering
     /// `ProvisionedThroughputExceededException`.
     pub enforce_limits: bool,
+    /// The most record bytes kept in memory, across all streams; past it, the
+    /// oldest records are trimmed. `None`: no cap (memory grows with the
+    /// records, for as long as their retention).
+    pub max_retained_bytes: Option<u64>,
+    /// How often records past their stream's retention period are removed.
+    /// `None`: never.
+    pub retention_check_interval: Option<Duration>,
 }
 
 /// The timing of the Firehose we simulate.
@@ -67,6 +83,7 @@ impl Default for Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
             data_dir: None,
+            durable: false,
             account_id: "000000000000".to_owned(),
             region: "us-east-1".to_owned(),
             kinesis: KinesisOptions::default(),
@@ -82,6 +99,8 @@ impl Default for KinesisOptions {
             shard_limit: DEFAULT_SHARD_LIMIT,
             iterator_ttl: Duration::from_secs(300),
             enforce_limits: false,
+            max_retained_bytes: Some(DEFAULT_MAX_RETAINED_BYTES),
+            retention_check_interval: Some(Duration::from_secs(60)),
         }
     }
 }

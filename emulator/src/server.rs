@@ -40,6 +40,7 @@ pub struct Emulator {
     endpoint_url: String,
     local_addr: SocketAddr,
     data_dir: PathBuf,
+    kinesis: kinesis::Kinesis,
     firehose: Firehose,
     stop_serving: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -59,6 +60,11 @@ pub enum StartError {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("cannot set up S3 storage in {}: {message}", path.display())]
     S3Storage { path: PathBuf, message: String },
+    #[error(
+        "cannot restore Kinesis from {}: {source}\nMove that directory away to start empty, or start with --ephemeral.",
+        path.display()
+    )]
+    Restore { path: PathBuf, source: std::io::Error },
 }
 
 /// The three services behind the endpoint.
@@ -101,20 +107,56 @@ impl Emulator {
         std::fs::create_dir_all(&data_dir).map_err(data_dir_error)?;
         let data_dir = data_dir.canonicalize().map_err(data_dir_error)?;
 
+        let journal_dir = data_dir.join("kinesis");
+        let (kinesis, restored) = kinesis::Kinesis::start(&config, config.durable.then_some(&*journal_dir))
+            .await
+            .map_err(|source| StartError::Restore {
+                path: journal_dir.clone(),
+                source,
+            })?;
+        if let Some(restored) = restored.filter(|r| r.streams > 0) {
+            tracing::info!(
+                streams = restored.streams,
+                records = restored.records,
+                "Kinesis restored from {}{}",
+                journal_dir.display(),
+                match restored.dropped {
+                    0 => String::new(),
+                    n => format!(" ({n} records past their retention or of unknown shards left out)"),
+                }
+            );
+        }
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
-            kinesis: kinesis::Kinesis::new(&config),
-            firehose: Firehose::new(&config, clients::Clients::new(&endpoint_url, &config.region)),
+            kinesis: kinesis.clone(),
+            firehose: Firehose::new(
+                &config,
+                clients::Clients::new(&endpoint_url, &config.region),
+                config.durable.then_some(&*data_dir.join("firehose")),
+            ),
             s3: s3::service(&data_dir.join("s3"), &data_dir.join("s3-long-keys"))?,
         });
         let firehose = services.firehose.clone();
         let (stop_serving, stopped) = oneshot::channel();
         let server = tokio::spawn(serve(listener, services, stopped));
+        // Delivery streams read their sources through the endpoint: it must serve first.
+        match firehose.restore().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} Firehose delivery streams restored"),
+            Err(err) => {
+                server.abort();
+                return Err(StartError::Restore {
+                    path: data_dir.join("firehose"),
+                    source: err,
+                });
+            }
+        }
         tracing::debug!(%endpoint_url, data_dir = %data_dir.display(), "emulator ready");
         Ok(Emulator {
             endpoint_url,
             local_addr,
             data_dir,
+            kinesis,
             firehose,
             stop_serving: Some(stop_serving),
             server: Some(server),
@@ -142,6 +184,7 @@ impl Emulator {
     /// finish and closes.
     pub async fn shutdown(mut self) {
         self.firehose.shutdown().await;
+        self.kinesis.stop().await;
         if let Some(stop) = self.stop_serving.take() {
             let _ = stop.send(());
         }

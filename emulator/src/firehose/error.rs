@@ -29,6 +29,9 @@ pub enum ErrorKind {
     /// The body is not the JSON the operation takes.
     Serialization,
     UnknownOperation,
+    /// The emulator could not do its part (write its data directory, say); a
+    /// retry may succeed. AWS's name for it.
+    ServiceUnavailable,
 }
 
 impl ErrorKind {
@@ -41,6 +44,7 @@ impl ErrorKind {
             ErrorKind::Validation => "ValidationException",
             ErrorKind::Serialization => "SerializationException",
             ErrorKind::UnknownOperation => "UnknownOperationException",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
         }
     }
 }
@@ -133,7 +137,19 @@ impl FirehoseError {
         )
     }
 
+    /// The data directory could not be written: nothing was acknowledged.
+    pub fn not_saved(what: &str, err: &std::io::Error) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ServiceUnavailable,
+            format!("the emulator could not save {what} in its data directory: {err}"),
+        )
+    }
+
     pub fn into_response(self) -> Response<Body> {
-        aws_error::response(StatusCode::BAD_REQUEST, self.kind.type_name(), &self.message)
+        let status = match self.kind {
+            ErrorKind::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        aws_error::response(status, self.kind.type_name(), &self.message)
     }
 }

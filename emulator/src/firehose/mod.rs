@@ -14,9 +14,11 @@ pub mod actions;
 pub mod delivery;
 pub mod destination;
 pub mod error;
+pub mod state;
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -52,6 +54,8 @@ struct Inner {
     region: String,
     options: FirehoseOptions,
     clients: Clients,
+    /// Where delivery streams are kept, with a durable data directory.
+    state_root: Option<PathBuf>,
     streams: Mutex<BTreeMap<String, DeliveryStream>>,
     /// Deliveries of deleted streams, still writing what they held.
     retiring: Mutex<Vec<Arc<Delivery>>>,
@@ -68,6 +72,8 @@ pub struct DeliveryStream {
     pub active_at: Instant,
     pub destination: Arc<S3Destination>,
     pub delivery: Arc<Delivery>,
+    /// On disk, with a durable data directory.
+    pub state: Option<Arc<state::StreamState>>,
 }
 
 pub enum StreamKind {
@@ -100,13 +106,15 @@ impl DeliveryStream {
 }
 
 impl Firehose {
-    pub fn new(config: &Config, clients: Clients) -> Firehose {
+    /// A Firehose with no delivery streams; `state_root` keeps them on disk.
+    pub fn new(config: &Config, clients: Clients, state_root: Option<&Path>) -> Firehose {
         Firehose {
             inner: Arc::new(Inner {
                 account_id: config.account_id.clone(),
                 region: config.region.clone(),
                 options: config.firehose.clone(),
                 clients,
+                state_root: state_root.map(Path::to_path_buf),
                 streams: Mutex::new(BTreeMap::new()),
                 retiring: Mutex::new(Vec::new()),
             }),
@@ -127,6 +135,29 @@ impl Firehose {
 
     pub fn clients(&self) -> &Clients {
         &self.inner.clients
+    }
+
+    pub fn state_root(&self) -> Option<&Path> {
+        self.inner.state_root.as_deref()
+    }
+
+    /// Brings back the delivery streams a durable data directory holds, each
+    /// resuming after the last record S3 took. Returns how many came back.
+    pub async fn restore(&self) -> std::io::Result<usize> {
+        let Some(root) = self.state_root() else {
+            return Ok(0);
+        };
+        let mut restored = 0;
+        for (state, saved) in state::StreamState::load_all(root)? {
+            let name = saved.name.clone();
+            match actions::restore(self, state, saved).await {
+                Ok(()) => restored += 1,
+                Err(err) => {
+                    tracing::error!(delivery_stream = %name, "cannot restore this delivery stream: {err}")
+                }
+            }
+        }
+        Ok(restored)
     }
 
     /// The delivery streams, locked. Never held across an `.await`.

@@ -11,10 +11,13 @@
 mod concurrency;
 mod delivery;
 mod direct_put;
+pub mod durable;
 mod endpoint;
 mod lab;
+mod memory;
 mod s3_keys;
 mod stream_arn;
+mod timestamps;
 mod validation;
 
 use std::time::Duration;

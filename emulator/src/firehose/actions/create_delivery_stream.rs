@@ -4,18 +4,23 @@
 //! For a Kinesis source, the position in every shard is taken before the answer
 //! goes back: records put on the stream from now on are delivered, records put
 //! before are not (Firehose reads from `LATEST`).
+//!
+//! A restart on a durable data directory creates each saved stream again from
+//! its saved request ([`restore`]), resuming where S3 last took an object.
 
 use std::sync::{Arc, LazyLock};
 
+use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::firehose::delivery::source::{KinesisSource, SourceError};
-use crate::firehose::delivery::{Delivery, Source};
+use crate::firehose::delivery::{Delivery, Record, Source};
 use crate::firehose::destination::S3Destination;
 use crate::firehose::error::FirehoseError;
+use crate::firehose::state::{Checkpoint, Saved, StreamState};
 use crate::firehose::validate::{self, KINESIS_STREAM_ARN_PATTERN, ROLE_ARN_PATTERN};
 use crate::firehose::{DeliveryStream, Firehose, StreamKind};
 
@@ -35,7 +40,58 @@ const OTHER_DESTINATIONS: &[&str] = &[
 ];
 
 pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, FirehoseError> {
-    let input = validate::body(input)?;
+    create(firehose, input, None).await
+}
+
+/// A saved delivery stream coming back after a restart.
+struct Restoring {
+    state: Arc<StreamState>,
+    version_id: u64,
+    created_at: DateTime<Utc>,
+    committed: Checkpoint,
+}
+
+/// Creates a saved delivery stream again, ACTIVE at once, resuming after the
+/// last object S3 took. An object that was being written when the last run
+/// stopped counts as taken if S3 holds it.
+pub async fn restore(firehose: &Firehose, state: StreamState, saved: Saved) -> Result<(), FirehoseError> {
+    let (mut committed, pending) = state.position().map_err(|err| {
+        FirehoseError::invalid_argument(format!("its saved position cannot be read: {err}"))
+    })?;
+    if let Some(pending) = pending {
+        let written = firehose
+            .clients()
+            .s3
+            .head_object()
+            .bucket(&pending.bucket)
+            .key(&pending.key)
+            .send()
+            .await
+            .is_ok();
+        if written {
+            tracing::info!(
+                delivery_stream = %saved.name,
+                key = %pending.key,
+                "the last object was written before the stop; its records are not delivered again"
+            );
+            committed = pending.checkpoint;
+        }
+    }
+    let restoring = Restoring {
+        state: Arc::new(state),
+        version_id: saved.version_id,
+        created_at: DateTime::from_timestamp_millis(saved.created_at_ms).unwrap_or_else(Utc::now),
+        committed,
+    };
+    create(firehose, saved.request, Some(restoring)).await.map(|_| ())
+}
+
+async fn create(
+    firehose: &Firehose,
+    request: Value,
+    restoring: Option<Restoring>,
+) -> Result<Value, FirehoseError> {
+    let input = validate::body(request.clone())?;
     let name = validate::delivery_stream_name(&input, "deliveryStreamName")?.to_owned();
     let kind = validate::delivery_stream_type(&input)?.unwrap_or("DirectPut");
 
@@ -87,6 +143,30 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
                 ));
             }
             let (sender, receiver) = mpsc::unbounded_channel();
+            if let Some(restoring) = &restoring {
+                // What was acknowledged and not yet delivered goes first.
+                let unsent = restoring
+                    .state
+                    .unsent(restoring.committed.direct)
+                    .map_err(|err| {
+                        FirehoseError::invalid_argument(format!("its record log cannot be read: {err}"))
+                    })?;
+                if !unsent.is_empty() {
+                    tracing::info!(delivery_stream = %name, "{} records put before the stop are delivered now", unsent.len());
+                }
+                let records = unsent
+                    .into_iter()
+                    .map(|unsent| Record {
+                        data: unsent.data,
+                        arrival: unsent.arrival,
+                        origin: Checkpoint {
+                            direct: Some(unsent.number),
+                            ..Checkpoint::default()
+                        },
+                    })
+                    .collect();
+                let _ = sender.send(records);
+            }
             (StreamKind::DirectPut { sender }, Source::DirectPut(receiver))
         }
         "KinesisStreamAsSource" => {
@@ -108,12 +188,13 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
             let role_arn = validate::req_str(config, "RoleARN", member)?;
             validate::length(member, role_arn, 1, 512)?;
             validate::pattern(member, role_arn, &ROLE_ARN, ROLE_ARN_PATTERN)?;
-            let source = open_source(firehose, stream_arn).await?;
+            let resume = restoring.as_ref().map(|r| (r.created_at, &r.committed));
+            let source = open_source(firehose, stream_arn, resume).await?;
             let kind = StreamKind::KinesisStreamAsSource {
                 stream_arn: stream_arn.to_owned(),
                 role_arn: role_arn.to_owned(),
             };
-            (kind, Source::Kinesis(source))
+            (kind, Source::Kinesis(Box::new(source)))
         }
         other => {
             return Err(FirehoseError::invalid_argument(format!(
@@ -128,14 +209,38 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
     if streams.contains_key(&name) {
         return Err(FirehoseError::already_exists(&name, firehose.account_id()));
     }
+    let (version_id, created_at, active_at) = match &restoring {
+        Some(restoring) => (restoring.version_id, restoring.created_at, Instant::now()),
+        None => (
+            1,
+            Utc::now(),
+            Instant::now() + firehose.options().activation_delay,
+        ),
+    };
+    let state = match (restoring, firehose.state_root()) {
+        (Some(restoring), _) => Some((restoring.state, restoring.committed)),
+        (None, Some(root)) => {
+            let saved = Saved {
+                name: name.clone(),
+                version_id,
+                created_at_ms: created_at.timestamp_millis(),
+                request,
+            };
+            let state = StreamState::create(root, &saved)
+                .map_err(|err| FirehoseError::not_saved("the delivery stream", &err))?;
+            Some((Arc::new(state), Checkpoint::default()))
+        }
+        (None, None) => None,
+    };
     let destination = Arc::new(destination);
     let delivery = Delivery::start(
         name.clone(),
-        1,
+        version_id,
         destination.clone(),
         source,
         firehose.clients().s3.clone(),
         firehose.options().clone(),
+        state.clone(),
     );
     streams.insert(
         name.clone(),
@@ -143,19 +248,24 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
             name,
             arn: arn.clone(),
             kind,
-            version_id: 1,
-            created_at: chrono::Utc::now(),
-            active_at: Instant::now() + firehose.options().activation_delay,
+            version_id,
+            created_at,
+            active_at,
             destination,
             delivery: Arc::new(delivery),
+            state: state.map(|(state, _)| state),
         },
     );
     Ok(json!({"DeliveryStreamARN": arn}))
 }
 
 /// Finds the source stream in this emulator's account and region, and takes
-/// its position.
-async fn open_source(firehose: &Firehose, stream_arn: &str) -> Result<KinesisSource, FirehoseError> {
+/// its position: its end, or after a restart, where delivery had got to.
+async fn open_source(
+    firehose: &Firehose,
+    stream_arn: &str,
+    resume: Option<(DateTime<Utc>, &Checkpoint)>,
+) -> Result<KinesisSource, FirehoseError> {
     // arn:aws:kinesis:<region>:<account>:stream/<name>, checked by the pattern.
     let fields: Vec<&str> = stream_arn.splitn(6, ':').collect();
     let (region, account) = (fields[3], fields[4]);
@@ -168,10 +278,15 @@ async fn open_source(firehose: &Firehose, stream_arn: &str) -> Result<KinesisSou
     if region != firehose.region() || account != firehose.account_id() {
         return Err(not_found());
     }
-    KinesisSource::open_at_latest(firehose.clients().kinesis.clone(), stream)
-        .await
-        .map_err(|err| match err {
-            SourceError::StreamNotFound(_) => not_found(),
-            other => FirehoseError::invalid_argument(other.to_string()),
-        })
+    let client = firehose.clients().kinesis.clone();
+    let opened = match resume {
+        Some((created_at, committed)) => {
+            KinesisSource::resume(client, stream, created_at, &committed.shards).await
+        }
+        None => KinesisSource::open_at_latest(client, stream).await,
+    };
+    opened.map_err(|err| match err {
+        SourceError::StreamNotFound(_) => not_found(),
+        other => FirehoseError::invalid_argument(other.to_string()),
+    })
 }

@@ -21,6 +21,11 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
         }
         streams.remove(name).expect("the stream was just found")
     };
+    // AWS discards what a deleted stream still buffers; this one writes it, but
+    // a restart does not bring the stream back.
+    if let Some(state) = &removed.state {
+        state.remove();
+    }
     firehose.retire(removed.delivery);
     Ok(json!({}))
 }

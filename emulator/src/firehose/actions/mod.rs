@@ -16,6 +16,8 @@ use serde_json::Value;
 use super::Firehose;
 use super::error::FirehoseError;
 
+pub use create_delivery_stream::restore;
+
 /// The operations this Firehose serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::firehose::delivery::Record;
 use crate::firehose::error::FirehoseError;
+use crate::firehose::state::Checkpoint;
 use crate::firehose::validate::{self, Object};
 use crate::firehose::{Firehose, StreamKind};
 
@@ -89,7 +90,29 @@ pub fn send(firehose: &Firehose, name: &str, data: Vec<Vec<u8>>) -> Result<(), F
         return Err(FirehoseError::not_active(name, status));
     }
     let arrival = Utc::now();
-    let records = data.into_iter().map(|data| Record { data, arrival }).collect();
+    // With a durable data directory, logged before they are acknowledged.
+    let numbers = match &stream.state {
+        Some(state) => {
+            let logged: Vec<(&[u8], _)> = data.iter().map(|d| (d.as_slice(), arrival)).collect();
+            let numbers = state
+                .append(&logged)
+                .map_err(|err| FirehoseError::not_saved("the records", &err))?;
+            numbers.map(Some).collect()
+        }
+        None => vec![None; data.len()],
+    };
+    let records = data
+        .into_iter()
+        .zip(numbers)
+        .map(|(data, number)| Record {
+            data,
+            arrival,
+            origin: Checkpoint {
+                direct: number,
+                ..Checkpoint::default()
+            },
+        })
+        .collect();
     sender
         .send(records)
         .map_err(|_| FirehoseError::not_found(name, firehose.account_id()))

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::Record;
+use crate::firehose::state::Checkpoint;
 
 /// Records waiting to be written, and when the oldest arrived.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct Buffer {
     /// When the oldest buffered record was buffered, and when it arrived at its
     /// source (which names the object).
     oldest: Option<(Instant, DateTime<Utc>)>,
+    /// Where the buffered records came from.
+    checkpoint: Checkpoint,
 }
 
 /// A buffer's worth of records, ready to become one S3 object.
@@ -31,6 +34,8 @@ pub struct Batch {
     pub body: Vec<u8>,
     pub records: usize,
     pub oldest_arrival: DateTime<Utc>,
+    /// How far these records move the delivery stream's checkpoint.
+    pub checkpoint: Checkpoint,
 }
 
 impl Buffer {
@@ -41,6 +46,7 @@ impl Buffer {
             body: Vec::new(),
             records: 0,
             oldest: None,
+            checkpoint: Checkpoint::default(),
         }
     }
 
@@ -58,6 +64,7 @@ impl Buffer {
         }
         self.body.extend_from_slice(&record.data);
         self.records += 1;
+        self.checkpoint.advance(&record.origin);
         if self.body.len() >= self.size_limit {
             full.extend(self.take());
         }
@@ -80,6 +87,7 @@ impl Buffer {
             body: std::mem::take(&mut self.body),
             records,
             oldest_arrival,
+            checkpoint: std::mem::take(&mut self.checkpoint),
         })
     }
 
@@ -96,6 +104,7 @@ mod tests {
         Record {
             data: text.as_bytes().to_vec(),
             arrival: DateTime::from_timestamp(1_727_000_000, 0).unwrap(),
+            origin: Checkpoint::default(),
         }
     }
 

@@ -11,6 +11,10 @@
 //!
 //! At shutdown the task reads its source one last time, seals what it holds and
 //! writes it, so stopping the emulator loses nothing that S3 would accept.
+//!
+//! With a durable data directory, each written object moves the stream's
+//! checkpoint on disk ([`crate::firehose::state`]): a restart resumes after the
+//! last record S3 took, so what S3 refused is delivered after the restart.
 
 pub mod buffer;
 pub mod key;
@@ -35,6 +39,7 @@ use tokio::time::{Instant, sleep_until};
 use self::buffer::{Batch, Buffer};
 use self::source::{KinesisSource, SourceError};
 use super::destination::{Compression, S3Destination};
+use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
 
 /// One record, as Firehose received it.
@@ -43,11 +48,13 @@ pub struct Record {
     pub data: Vec<u8>,
     /// When the record reached its source; names the object it ends up in.
     pub arrival: DateTime<Utc>,
+    /// Where it came from: what delivering it moves the checkpoint to.
+    pub origin: Checkpoint,
 }
 
 /// Where a delivery stream's records come from.
 pub enum Source {
-    Kinesis(KinesisSource),
+    Kinesis(Box<KinesisSource>),
     /// Records given to `PutRecord` and `PutRecordBatch`.
     DirectPut(mpsc::UnboundedReceiver<Vec<Record>>),
 }
@@ -74,11 +81,19 @@ impl Delivery {
         source: Source,
         s3: aws_sdk_s3::Client,
         options: FirehoseOptions,
+        state: Option<(Arc<StreamState>, Checkpoint)>,
     ) -> Delivery {
         let (stop, stopped) = watch::channel(false);
         let buffer = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
+        let (state, committed) = match state {
+            Some((state, committed)) => (Some(state), committed),
+            None => (None, Checkpoint::default()),
+        };
         let worker = Worker {
             name,
+            state,
+            sealed: committed.clone(),
+            committed,
             version,
             destination,
             s3,
@@ -120,10 +135,18 @@ struct Object {
     key: String,
     body: bytes::Bytes,
     records: usize,
+    /// The checkpoint once this object and those before it are written.
+    checkpoint: Checkpoint,
 }
 
 struct Worker {
     name: String,
+    /// On disk, with a durable data directory.
+    state: Option<Arc<StreamState>>,
+    /// What S3 has taken.
+    committed: Checkpoint,
+    /// What the sealed objects cover, written or not.
+    sealed: Checkpoint,
     version: u64,
     destination: Arc<S3Destination>,
     s3: aws_sdk_s3::Client,
@@ -197,11 +220,21 @@ impl Worker {
         }
         if !self.queue.is_empty() {
             let records: usize = self.queue.iter().map(|o| o.records).sum();
-            tracing::error!(
-                delivery_stream = %self.name,
-                bucket = %self.destination.bucket,
-                "shutting down with {records} records that S3 did not accept; they are lost"
-            );
+            if self.state.is_some() {
+                tracing::warn!(
+                    delivery_stream = %self.name,
+                    bucket = %self.destination.bucket,
+                    "shutting down with {records} records that S3 did not accept; \
+                     they are delivered after the next start on this data directory"
+                );
+            } else {
+                tracing::error!(
+                    delivery_stream = %self.name,
+                    bucket = %self.destination.bucket,
+                    "shutting down with {records} records that S3 did not accept; they are lost \
+                     (the emulator's data directory is not durable)"
+                );
+            }
         }
     }
 
@@ -253,16 +286,28 @@ impl Worker {
         );
         let body = if gzip { gzip_bytes(&batch.body) } else { batch.body };
         self.queued_bytes += body.len();
+        self.sealed.advance(&batch.checkpoint);
         self.queue.push_back(Object {
             key,
             body: body.into(),
             records: batch.records,
+            checkpoint: self.sealed.clone(),
         });
     }
 
     /// Writes queued objects in order until the queue is empty or S3 refuses one.
     async fn write_queue(&mut self) {
         while let Some(object) = self.queue.front() {
+            if let Some(state) = &self.state {
+                let pending = Pending {
+                    bucket: self.destination.bucket.clone(),
+                    key: object.key.clone(),
+                    checkpoint: object.checkpoint.clone(),
+                };
+                if let Err(err) = state.prepare(&self.committed, pending) {
+                    tracing::error!(delivery_stream = %self.name, "cannot note the next object on disk: {err}");
+                }
+            }
             let result = self
                 .s3
                 .put_object()
@@ -282,6 +327,12 @@ impl Worker {
                         "delivered"
                     );
                     self.queued_bytes -= object.body.len();
+                    self.committed = object.checkpoint.clone();
+                    if let Some(state) = &self.state
+                        && let Err(err) = state.commit(&self.committed)
+                    {
+                        tracing::error!(delivery_stream = %self.name, "cannot save the delivery position: {err}");
+                    }
                     self.queue.pop_front();
                     if self.failing {
                         tracing::info!(delivery_stream = %self.name, "S3 accepts writes again");

@@ -14,6 +14,7 @@ use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use chrono::{DateTime, Utc};
 
 use super::Record;
+use crate::firehose::state::Checkpoint;
 
 /// Kinesis returns at most 10,000 records per GetRecords.
 const GET_RECORDS_LIMIT: i32 = 10_000;
@@ -31,6 +32,8 @@ pub struct KinesisSource {
     known: HashSet<String>,
     /// Shards waiting for their parents to finish, with those parents.
     waiting: HashMap<String, Vec<String>>,
+    /// After a restart, where each waiting shard starts once its parents are done.
+    resumed: HashMap<String, ShardReader>,
 }
 
 #[derive(Debug)]
@@ -50,6 +53,9 @@ enum Start {
     Latest(DateTime<Utc>),
     /// A shard born of a reshard: all of it.
     TrimHorizon,
+    /// After a restart, a shard nothing was delivered from yet: whatever came
+    /// after the delivery stream's creation.
+    Since(DateTime<Utc>),
 }
 
 /// Why a source could not be read.
@@ -89,6 +95,7 @@ impl KinesisSource {
             finished: HashSet::new(),
             known: HashSet::new(),
             waiting: HashMap::new(),
+            resumed: HashMap::new(),
         };
         let now = Utc::now();
         for shard in source.list_shards().await? {
@@ -103,6 +110,48 @@ impl KinesisSource {
                 let mut reader = ShardReader::new(shard.shard_id(), Start::Latest(now));
                 reader.iterator = Some(source.iterator(&reader).await?);
                 source.readers.push(reader);
+            }
+        }
+        Ok(source)
+    }
+
+    /// After a restart: every shard from just after the last record delivered
+    /// from it, or, for a shard nothing was delivered from, from the delivery
+    /// stream's creation. Parents are still read before their children.
+    pub async fn resume(
+        client: Client,
+        stream_name: &str,
+        created_at: DateTime<Utc>,
+        delivered: &std::collections::BTreeMap<String, String>,
+    ) -> Result<KinesisSource, SourceError> {
+        let mut source = KinesisSource {
+            client,
+            stream_name: stream_name.to_owned(),
+            readers: Vec::new(),
+            finished: HashSet::new(),
+            known: HashSet::new(),
+            waiting: HashMap::new(),
+            resumed: HashMap::new(),
+        };
+        let shards = source.list_shards().await?;
+        source
+            .known
+            .extend(shards.iter().map(|s| s.shard_id().to_owned()));
+        for shard in shards {
+            let parents: Vec<String> = [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+                .into_iter()
+                .flatten()
+                .filter(|parent| source.known.contains(*parent))
+                .map(str::to_owned)
+                .collect();
+            let mut reader = ShardReader::new(shard.shard_id(), Start::Since(created_at));
+            reader.last_sequence_number = delivered.get(shard.shard_id()).cloned();
+            if parents.is_empty() {
+                reader.iterator = Some(source.iterator(&reader).await?);
+                source.readers.push(reader);
+            } else {
+                source.waiting.insert(shard.shard_id().to_owned(), parents);
+                source.resumed.insert(shard.shard_id().to_owned(), reader);
             }
         }
         Ok(source)
@@ -163,9 +212,14 @@ impl KinesisSource {
                 .approximate_arrival_timestamp()
                 .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
                 .unwrap_or_else(Utc::now);
+            let mut origin = Checkpoint::default();
+            origin
+                .shards
+                .insert(reader.shard_id.clone(), record.sequence_number().to_owned());
             records.push(Record {
                 data: record.data().as_ref().to_vec(),
                 arrival,
+                origin,
             });
             reader.last_sequence_number = Some(record.sequence_number().to_owned());
         }
@@ -196,7 +250,10 @@ impl KinesisSource {
             .collect();
         for id in ready {
             self.waiting.remove(&id);
-            let mut reader = ShardReader::new(&id, Start::TrimHorizon);
+            let mut reader = self
+                .resumed
+                .remove(&id)
+                .unwrap_or_else(|| ShardReader::new(&id, Start::TrimHorizon));
             reader.iterator = Some(self.iterator(&reader).await?);
             tracing::debug!(shard = %id, stream = %self.stream_name, "reading a new shard after a reshard");
             self.readers.push(reader);
@@ -221,11 +278,11 @@ impl KinesisSource {
             (None, Start::Latest(_)) if reader.iterator.is_none() => {
                 request.shard_iterator_type(ShardIteratorType::Latest)
             }
-            // An iterator taken at creation that expired unused: records that came
-            // after the creation are still wanted. AT_TIMESTAMP is precise to the
-            // millisecond, so a record put just before the creation may be delivered
-            // too: at least once, never lost.
-            (None, Start::Latest(opened)) => request
+            // An iterator taken at creation that expired unused, or a restart before
+            // anything was delivered: records that came after the creation are
+            // still wanted. A record put in the same millisecond as the creation
+            // may be delivered too: at least once, never lost.
+            (None, Start::Latest(opened) | Start::Since(opened)) => request
                 .shard_iterator_type(ShardIteratorType::AtTimestamp)
                 .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
                     opened.timestamp_millis(),

@@ -1,0 +1,72 @@
+//! Arrival times to the millisecond (issue 10, finding 5).
+
+use std::time::Duration;
+
+use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::types::ShardIteratorType;
+
+use crate::Lab;
+
+/// Finding: AT_TIMESTAMP compared whole seconds, so an iterator taken between
+/// two records of the same second returned both. Now it starts at the first
+/// record that arrived at or after the millisecond given, and arrival times
+/// carry their milliseconds.
+#[tokio::test]
+async fn at_timestamp_is_precise_to_the_millisecond() {
+    let lab = Lab::start().await;
+    lab.create_stream("timed", 1).await;
+    // Two records a few hundred milliseconds apart, with the moment between
+    // them; repeated until both fall in the same second, which is what the
+    // finding was about.
+    for _ in 0..10 {
+        let put = |data: &'static str| {
+            lab.kinesis
+                .put_record()
+                .stream_name("timed")
+                .partition_key("k")
+                .data(Blob::new(data))
+                .send()
+        };
+        put("before").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let between = chrono::Utc::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        put("after").await.unwrap();
+
+        let iterator = lab
+            .kinesis
+            .get_shard_iterator()
+            .stream_name("timed")
+            .shard_id("shardId-000000000000")
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(DateTime::from_millis(between.timestamp_millis()))
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        let page = lab
+            .kinesis
+            .get_records()
+            .shard_iterator(iterator)
+            .send()
+            .await
+            .unwrap();
+        let first = &page.records()[0];
+        assert_eq!(first.data().as_ref(), b"after");
+        let arrival = first
+            .approximate_arrival_timestamp()
+            .unwrap()
+            .to_millis()
+            .unwrap();
+        let between_ms = between.timestamp_millis();
+        assert!(
+            (between_ms..between_ms + 1000).contains(&arrival),
+            "arrival {arrival} vs between {between_ms}"
+        );
+        if between_ms / 1000 == arrival / 1000 && arrival % 1000 != 0 {
+            return; // Same second, told apart by milliseconds.
+        }
+    }
+    panic!("never saw two records of the same second told apart");
+}
