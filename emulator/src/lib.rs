@@ -24,4 +24,4 @@ pub mod server;
 pub mod sts;
 
 pub use config::Config;
-pub use server::{Emulator, HEALTH_PATH, StartError};
+pub use server::{Emulator, HEALTH_PATH, Restored, StartError};

@@ -40,12 +40,21 @@ pub struct Emulator {
     endpoint_url: String,
     local_addr: SocketAddr,
     data_dir: PathBuf,
+    restored: Option<Restored>,
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
     stop_serving: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     // Declared last: dropped after the server has stopped using the files.
     _temp_dir: Option<tempfile::TempDir>,
+}
+
+/// What a start on a durable data directory brought back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    pub streams: usize,
+    pub records: usize,
+    pub delivery_streams: usize,
 }
 
 /// Why an emulator could not start.
@@ -114,16 +123,10 @@ impl Emulator {
                 path: journal_dir.clone(),
                 source,
             })?;
-        if let Some(restored) = restored.filter(|r| r.streams > 0) {
+        if let Some(dropped) = restored.as_ref().map(|r| r.dropped).filter(|&n| n > 0) {
             tracing::info!(
-                streams = restored.streams,
-                records = restored.records,
-                "Kinesis restored from {}{}",
-                journal_dir.display(),
-                match restored.dropped {
-                    0 => String::new(),
-                    n => format!(" ({n} records past their retention or of unknown shards left out)"),
-                }
+                "{dropped} records in {} were past their retention or of unknown shards, and were left out",
+                journal_dir.display()
             );
         }
         let services = Arc::new(Services {
@@ -140,9 +143,8 @@ impl Emulator {
         let (stop_serving, stopped) = oneshot::channel();
         let server = tokio::spawn(serve(listener, services, stopped));
         // Delivery streams read their sources through the endpoint: it must serve first.
-        match firehose.restore().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("{n} Firehose delivery streams restored"),
+        let delivery_streams = match firehose.restore().await {
+            Ok(n) => n,
             Err(err) => {
                 server.abort();
                 return Err(StartError::Restore {
@@ -150,12 +152,18 @@ impl Emulator {
                     source: err,
                 });
             }
-        }
+        };
+        let restored = restored.map(|kinesis| Restored {
+            streams: kinesis.streams,
+            records: kinesis.records,
+            delivery_streams,
+        });
         tracing::debug!(%endpoint_url, data_dir = %data_dir.display(), "emulator ready");
         Ok(Emulator {
             endpoint_url,
             local_addr,
             data_dir,
+            restored,
             kinesis,
             firehose,
             stop_serving: Some(stop_serving),
@@ -172,6 +180,11 @@ impl Emulator {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// What the start brought back, on a durable data directory.
+    pub fn restored(&self) -> Option<Restored> {
+        self.restored
     }
 
     /// Where S3 objects live, as plain files under `s3/<bucket>/<key>`.

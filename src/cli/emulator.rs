@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use emulator::config::{DEFAULT_PORT, FirehoseOptions, KinesisOptions};
+use emulator::config::{DEFAULT_MAX_RETAINED_BYTES, DEFAULT_PORT, FirehoseOptions, KinesisOptions};
 use emulator::{Config, Emulator};
 
 /// Run a local AWS for the lab: Kinesis, Firehose and S3 on one port.
 ///
 /// No account and no Docker: streams, delivery streams and buckets live in this
-/// process, and what Firehose delivers is written as plain files under
-/// --data-dir (s3/<bucket>/<key>), to open with any editor.
+/// process and in --data-dir, where what Firehose delivers is written as plain
+/// files (s3/<bucket>/<key>), to open with any editor.
 ///
 /// The port is LocalStack's, so the usual tools work unchanged:
 ///
@@ -22,9 +22,22 @@ use emulator::{Config, Emulator};
 ///
 /// Firehose behaves as on AWS: it reads its Kinesis source from LATEST about
 /// once a second, buffers by SizeInMBs and IntervalInSeconds, and names objects
-/// as AWS does. Streams live in memory: a restarted emulator starts empty, but
-/// the delivered files stay. Ctrl+C stops it after Firehose has written what it
-/// still buffers.
+/// as AWS does. Ctrl+C stops it after Firehose has written what it still
+/// buffers.
+///
+/// What --data-dir keeps, so that a restart on it (even after kill -9) goes on
+/// where the last run stopped:
+///
+///   kinesis/    streams, their shards and tags, and every acknowledged record
+///   firehose/   delivery streams, how far each has delivered, and the records
+///               PutRecord/PutRecordBatch took and Firehose has not written yet
+///   s3/         buckets and objects, as plain files
+///
+/// With --ephemeral, only s3/ is kept and a restart starts with no streams.
+///
+/// Memory: records are held in memory for their stream's retention period, up
+/// to --max-retained-mib; past it the oldest are trimmed, as if their
+/// retention had passed.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -37,9 +50,24 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Where delivered objects are written.
+    /// Where the emulator keeps its streams, delivery streams and objects.
     #[arg(long, value_name = "DIR", default_value = "kinesis-lab-data")]
     pub data_dir: PathBuf,
+
+    /// Keep Kinesis and Firehose in memory only: a restart starts with no
+    /// streams (S3 objects are still written to --data-dir).
+    #[arg(long)]
+    pub ephemeral: bool,
+
+    /// The most record data Kinesis holds in memory, in MiB, across all
+    /// streams; past it the oldest records are trimmed. 0: no cap.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MAX_RETAINED_BYTES >> 20)]
+    pub max_retained_mib: u64,
+
+    /// How often records older than their stream's retention period are
+    /// removed. 0s: never.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub retention_check: Duration,
 
     /// The account id in ARNs and bucket names.
     #[arg(long, default_value = "000000000000")]
@@ -78,12 +106,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         host: args.host,
         port: args.port,
         data_dir: Some(args.data_dir),
+        durable: !args.ephemeral,
         account_id: args.account_id,
         region: args.region,
         kinesis: KinesisOptions {
             status_delay: args.kinesis_status_delay,
             enforce_limits: args.enforce_limits,
             iterator_ttl: args.iterator_ttl,
+            max_retained_bytes: (args.max_retained_mib > 0).then_some(args.max_retained_mib << 20),
+            retention_check_interval: (!args.retention_check.is_zero()).then_some(args.retention_check),
             ..KinesisOptions::default()
         },
         firehose: FirehoseOptions {
@@ -120,6 +151,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "  delivered objects: {}",
         emulator.data_dir().join("s3").display()
     ));
+    match emulator.restored() {
+        Some(restored) if restored.streams + restored.delivery_streams > 0 => say(&format!(
+            "  restored from {}: {} streams with {} records, {} delivery streams",
+            emulator.data_dir().display(),
+            restored.streams,
+            restored.records,
+            restored.delivery_streams
+        )),
+        Some(_) => say(&format!(
+            "  streams are kept in {} (--ephemeral keeps them in memory)",
+            emulator.data_dir().display()
+        )),
+        None => say("  streams live in memory (--ephemeral): a restart starts with none"),
+    }
     say(&format!("  try: aws --endpoint-url {url} kinesis list-streams"));
     say("Press Ctrl+C to stop.");
     stop.await;
