@@ -39,9 +39,15 @@ async fn main() {
     }
     if wants("put-records") {
         // One writer, and as many as a busy lab has: puts are taken one at a
-        // time (emulator/src/kinesis.rs), so this shows what that costs.
+        // time (emulator/src/kinesis/mod.rs), so this shows what that costs;
+        // and in memory against a durable data directory, side by side.
         for writers in [1, 8] {
-            put_records(writers).await;
+            let in_memory = put_records(writers, false).await;
+            let durable = put_records(writers, true).await;
+            println!(
+                "  {writers} writers: durable / in memory = {:.2}",
+                durable / in_memory
+            );
         }
     }
     if wants("delivery") {
@@ -82,8 +88,15 @@ async fn health(emulator: &Emulator) {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 }
 
-async fn put_records(writers: usize) {
-    let emulator = start(Config::default()).await;
+/// Records per second through PutRecords, with `writers` writers at once.
+async fn put_records(writers: usize, durable: bool) -> f64 {
+    let data = tempfile::tempdir().unwrap();
+    let emulator = start(Config {
+        data_dir: Some(data.path().to_path_buf()),
+        durable,
+        ..Config::default()
+    })
+    .await;
     let clients = Clients::new(emulator.endpoint_url(), "us-east-1");
     create_stream(&clients, "bench", SHARDS).await;
     // About the size of a lab session.
@@ -124,13 +137,19 @@ async fn put_records(writers: usize) {
         task.await.unwrap();
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let rate = RECORDS as f64 / elapsed;
     println!(
-        "PutRecords through the endpoint: {RECORDS} records of {bytes} bytes in {elapsed:.2} s = {:.0} records/s ({:.1} MB/s), \
-         {writers} writers, batches of {BATCH}, {SHARDS} shards",
-        RECORDS as f64 / elapsed,
+        "PutRecords through the endpoint ({}): {RECORDS} records of {bytes} bytes in {elapsed:.2} s = {rate:.0} records/s \
+         ({:.1} MB/s), {writers} writers, batches of {BATCH}, {SHARDS} shards",
+        if durable {
+            "durable data directory"
+        } else {
+            "in memory"
+        },
         (RECORDS * bytes) as f64 / elapsed / 1e6
     );
     emulator.shutdown().await;
+    rate
 }
 
 /// For each (interval, samples): the time from one put to its object in S3,

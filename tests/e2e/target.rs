@@ -46,10 +46,8 @@ impl TestTarget {
 
     async fn connect(emulator: Option<Emulator>, url: String) -> TestTarget {
         static NEXT: AtomicU32 = AtomicU32::new(1);
-        // Short, and as long for every test of a run: the emulator's S3 keeps
-        // each object's metadata in a file named after its bucket and key, which
-        // caps the two together at about 165 characters (see the README), and
-        // the lab's longest key already takes 140 of them.
+        // Short, and as long for every test of a run: bucket names, which carry
+        // the suffix, stop at 63 characters.
         let suffix = format!(
             "e{}-{}",
             NEXT.fetch_add(1, Ordering::Relaxed),

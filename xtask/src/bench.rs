@@ -25,6 +25,9 @@ use xshell::{Shell, cmd};
 /// and the latency from a put on the source to the record on its destination.
 ///
 /// part2: the wall time of `cargo xtask lab part2 --fast`, build excluded.
+///
+/// soak (only when named): the emulator's memory over a long run of lab
+/// sessions (30 minutes at 500 records/s by default).
 #[derive(Debug, clap::Args)]
 pub struct Bench {
     /// What to measure; everything when none is named.
@@ -38,6 +41,18 @@ pub struct Bench {
     /// Runs per measurement; the best is reported.
     #[arg(long, default_value_t = 3)]
     runs: u32,
+
+    /// soak: how long to put records.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    soak_for: Duration,
+
+    /// soak: records per second.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    soak_rate: u32,
+
+    /// soak: the emulator's --max-retained-mib (its default when not given).
+    #[arg(long, value_name = "MIB")]
+    soak_cap_mib: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,13 +61,14 @@ enum Which {
     Emulator,
     Etl,
     Part2,
+    Soak,
 }
 
 impl Bench {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         cmd!(sh, "cargo build --release --quiet --bin kinesis-lab").run()?;
         let bin = sh.current_dir().join("target/release/kinesis-lab");
-        let wants = |which| self.only.is_empty() || self.only.contains(&which);
+        let wants = |which| (self.only.is_empty() && which != Which::Soak) || self.only.contains(&which);
         if wants(Which::Enrich) {
             self.enrich(sh, &bin)?;
         }
@@ -65,6 +81,14 @@ impl Bench {
         }
         if wants(Which::Part2) {
             part2_wall_time(sh)?;
+        }
+        if wants(Which::Soak) {
+            let soak = crate::soak::Soak {
+                duration: self.soak_for,
+                rate: self.soak_rate,
+                cap_mib: self.soak_cap_mib,
+            };
+            crate::soak::run(&bin, soak)?;
         }
         Ok(())
     }

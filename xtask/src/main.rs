@@ -10,6 +10,7 @@ mod fixtures;
 mod lab;
 mod localstack;
 mod snapshots;
+mod soak;
 
 use std::path::{Path, PathBuf};
 

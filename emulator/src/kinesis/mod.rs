@@ -32,6 +32,7 @@
 
 pub mod cap;
 pub mod journal;
+pub mod lag;
 pub mod tail;
 
 use std::path::Path;
@@ -206,9 +207,12 @@ impl Kinesis {
             false => body,
         };
         let stream = stream_name(&body);
-        let request = Request::from_parts(parts, Body::from(body));
+        let request = Request::from_parts(parts, Body::from(body.clone()));
         if matches!(operation, "PutRecord" | "PutRecords") {
             return self.put(request, stream).await;
+        }
+        if operation == "GetRecords" {
+            return self.get_records(request, &body).await;
         }
         let response = self.call(request).await;
         if operation == "DeleteStream"
@@ -254,6 +258,28 @@ impl Kinesis {
         fields.remove("StreamARN");
         fields.insert("StreamName".to_owned(), name.into());
         serde_json::to_vec(&fields).map_or(body, Bytes::from)
+    }
+
+    /// GetRecords, with its lag put right ([`lag`]).
+    async fn get_records(&self, request: Request<Body>, body: &[u8]) -> Response<Body> {
+        let response = self.call(request).await;
+        if !response.status().is_success() {
+            return response;
+        }
+        let (mut parts, answer) = response.into_parts();
+        let answer = match answer.collect().await {
+            Ok(answer) => answer.to_bytes(),
+            Err(err) => {
+                return aws_error::response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalFailure",
+                    &format!("cannot read the records: {err}"),
+                );
+            }
+        };
+        let answer = lag::correct(&self.store, body, answer).await;
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(answer))
     }
 
     async fn call(&self, request: Request<Body>) -> Response<Body> {

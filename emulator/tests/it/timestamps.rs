@@ -70,3 +70,45 @@ async fn at_timestamp_is_precise_to_the_millisecond() {
     }
     panic!("never saw two records of the same second told apart");
 }
+
+/// Finding: `MillisBehindLatest` was always 0, so a consumer's lag always
+/// read "0 ms". Now a reader behind the tip is told how old the oldest record
+/// it has not read is, and 0 once it has read everything.
+#[tokio::test]
+async fn millis_behind_latest_is_the_age_of_what_is_left_to_read() {
+    let lab = Lab::start().await;
+    lab.create_stream("lagging", 1).await;
+    lab.put("lagging", &crate::records(0, 3)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let iterator = lab
+        .kinesis
+        .get_shard_iterator()
+        .stream_name("lagging")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let first = lab
+        .kinesis
+        .get_records()
+        .shard_iterator(iterator)
+        .limit(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.records().len(), 1);
+    let behind = first.millis_behind_latest().unwrap();
+    assert!((300..5000).contains(&behind), "{behind} ms behind");
+    let rest = lab
+        .kinesis
+        .get_records()
+        .shard_iterator(first.next_shard_iterator().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.records().len(), 2);
+    assert_eq!(rest.millis_behind_latest(), Some(0));
+}
