@@ -12,21 +12,14 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+/// A position in one shard: the shard reader's own type, saved as it is.
+pub use shard_reader::ShardPosition;
 
 /// The position in every shard of one stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub stream: String,
     pub shards: BTreeMap<String, ShardPosition>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ShardPosition {
-    /// Resume right after this sequence number.
-    After(String),
-    /// The shard was read to its end.
-    Finished,
 }
 
 impl Checkpoint {

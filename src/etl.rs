@@ -146,7 +146,7 @@ pub async fn run(
         kinesis.clone(),
         options.source.as_str(),
         options.start,
-        checkpoint.as_ref(),
+        checkpoint.as_ref().map(|c| &c.shards),
     )
     .await?;
     let checkpoint = checkpoint.get_or_insert_with(|| Checkpoint::new(options.source.as_str()));

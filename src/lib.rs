@@ -8,7 +8,8 @@
 //! - [`routing`]: USA or International (lab step 2.2.8), and the destinations object.
 //! - [`stream_name`]: Kinesis stream names, checked before any request.
 //! - [`target`]: where requests go: the embedded emulator, another endpoint, or real AWS.
-//! - [`shard_reader`]: reading every shard, within the limits, through expiries and reshards.
+//! - [`shard_reader`]: reading every shard, within the limits, through expiries and
+//!   reshards (the workspace's `shard-reader` crate, shared with the emulator).
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
@@ -25,7 +26,8 @@ pub mod generator;
 pub mod infra;
 pub mod routing;
 pub mod session;
-pub mod shard_reader;
 pub mod stream_name;
 pub mod target;
 pub mod verify;
+
+pub use shard_reader;

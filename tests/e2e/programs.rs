@@ -222,7 +222,7 @@ async fn a_checkpoint_resumes_after_the_last_record() {
         lab.kinesis.clone(),
         &s,
         StartingPosition::TrimHorizon,
-        Some(&checkpoint),
+        Some(&checkpoint.shards),
     )
     .await
     .unwrap();

@@ -108,7 +108,8 @@ async fn follows_the_source_through_a_reshard() {
 async fn the_reader_reads_a_parent_to_its_end_before_its_children() {
     let lab = Lab::start().await;
     lab.create_stream("source", 1).await;
-    let mut source = KinesisSource::open_at_latest(lab.kinesis.clone(), "source")
+    let idle = std::time::Duration::from_millis(50);
+    let mut source = KinesisSource::open_at_latest(lab.kinesis.clone(), "source", idle)
         .await
         .unwrap();
     let before = records(0, 5);
@@ -119,7 +120,7 @@ async fn the_reader_reads_a_parent_to_its_end_before_its_children() {
 
     let mut read = Vec::new();
     for _ in 0..10 {
-        let records = source.poll().await.unwrap();
+        let records = source.read_all().await.unwrap();
         read.extend(records.into_iter().map(|r| String::from_utf8(r.data).unwrap()));
     }
     let mut expected = before.clone();

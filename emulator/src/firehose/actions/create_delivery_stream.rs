@@ -279,11 +279,12 @@ async fn open_source(
         return Err(not_found());
     }
     let client = firehose.clients().kinesis.clone();
+    let idle = firehose.options().poll_interval;
     let opened = match resume {
         Some((created_at, committed)) => {
-            KinesisSource::resume(client, stream, created_at, &committed.shards).await
+            KinesisSource::resume(client, stream, created_at, &committed.shards, idle).await
         }
-        None => KinesisSource::open_at_latest(client, stream).await,
+        None => KinesisSource::open_at_latest(client, stream, idle).await,
     };
     opened.map_err(|err| match err {
         SourceError::StreamNotFound(_) => not_found(),

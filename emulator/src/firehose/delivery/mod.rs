@@ -164,28 +164,31 @@ struct Worker {
 
 impl Worker {
     async fn run(mut self, mut source: Source, mut stop: watch::Receiver<bool>) {
-        let mut next_poll = Instant::now();
+        // A source with no shard left to read wakes the task only for its buffer.
+        let idle = self.options.poll_interval;
         loop {
-            let wake = [Some(next_poll), self.buffer.deadline(), self.retry_at]
+            let next_read = match &source {
+                Source::Kinesis(kinesis) if self.queued_bytes < MAX_QUEUED_BYTES => kinesis.next_read_at(),
+                _ => None,
+            };
+            let wake = [next_read, self.buffer.deadline(), self.retry_at]
                 .into_iter()
                 .flatten()
-                .min();
-            let wake = wake.unwrap_or(next_poll);
+                .min()
+                .unwrap_or_else(|| Instant::now() + idle);
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 _ = stop.changed() => break,
                 Some(records) = receive(&mut source) => self.take_in(records),
             }
-            let now = Instant::now();
-            if now >= next_poll {
-                if let Source::Kinesis(kinesis) = &mut source
-                    && self.queued_bytes < MAX_QUEUED_BYTES
-                    && !self.read(kinesis).await
-                {
-                    // The source stream is gone: nothing more will come.
-                    break;
-                }
-                next_poll = now + self.options.poll_interval;
+            // Reading happens here, never inside the select: a read cut short
+            // half-way would lose track of a shard.
+            if let Source::Kinesis(kinesis) = &mut source
+                && self.queued_bytes < MAX_QUEUED_BYTES
+                && !self.read(kinesis, false).await
+            {
+                // The source stream is gone: nothing more will come.
+                break;
             }
             if self.buffer.is_due(Instant::now()) {
                 self.seal_buffer();
@@ -201,7 +204,7 @@ impl Worker {
     async fn drain(mut self, mut source: Source) {
         match &mut source {
             Source::Kinesis(kinesis) => {
-                self.read(kinesis).await;
+                self.read(kinesis, true).await;
             }
             Source::DirectPut(receiver) => {
                 receiver.close();
@@ -238,9 +241,15 @@ impl Worker {
         }
     }
 
-    /// Reads the Kinesis source once; false when the stream no longer exists.
-    async fn read(&mut self, kinesis: &mut KinesisSource) -> bool {
-        match kinesis.poll().await {
+    /// Reads the shards of the Kinesis source whose turn has come, or all of
+    /// them; false when the stream no longer exists.
+    async fn read(&mut self, kinesis: &mut KinesisSource, all: bool) -> bool {
+        let read = if all {
+            kinesis.read_all().await
+        } else {
+            kinesis.read_due().await
+        };
+        match read {
             Ok(records) => {
                 self.take_in(records);
                 true
@@ -250,7 +259,8 @@ impl Worker {
                 false
             }
             Err(err) => {
-                tracing::warn!(delivery_stream = %self.name, "{err}");
+                tracing::warn!(delivery_stream = %self.name, "{err}; reading again shortly");
+                tokio::time::sleep(self.options.poll_interval).await;
                 true
             }
         }

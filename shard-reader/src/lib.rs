@@ -1,5 +1,6 @@
-//! Reading every shard of a stream, as a Kinesis consumer must (lab steps 1.3
-//! and 2.2.2).
+//! Reading every shard of a stream, as a Kinesis consumer must: the one reader
+//! of the workspace, used by the lab's consumer (lab step 1.3), its ETL (step
+//! 2.2.2) and the emulator's Firehose, so that a fix lands in all three.
 //!
 //! The lab's consumer listed the shards once, took a `TRIM_HORIZON` iterator for
 //! each, and looped over them calling GetRecords. That works until something
@@ -16,24 +17,42 @@
 //!   merge), the reader lists the shards again and starts on the children once
 //!   all of their parents have been read to the end. That keeps the order of
 //!   each partition key, which moved from the parent to a child.
-//! - **Resuming**: positions from a [`Checkpoint`] pick up after the last record
-//!   processed.
+//! - **Resuming**: saved positions ([`ShardPosition`]) pick up after the last
+//!   record processed.
+//!
+//! A reader is driven in one of two ways: [`ShardReader::next_batch`] waits for
+//! the next shard whose turn has come (the ETL, the consumer);
+//! [`ShardReader::read_due`] reads the shards whose turn has come without
+//! waiting, and [`ShardReader::read_all`] every shard at once, for a caller
+//! that has other things to wait for (Firehose's delivery task).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep_until};
-
-use crate::checkpoint::{Checkpoint, ShardPosition};
 
 /// Kinesis allows 5 GetRecords per second per shard.
 const BEHIND_INTERVAL: Duration = Duration::from_millis(200);
-/// How long to wait after a read that found nothing new.
+/// How long to wait after a read that found nothing new, unless told otherwise.
 pub const IDLE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where a reader resumes in one shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShardPosition {
+    /// Resume right after this sequence number.
+    After(String),
+    /// The shard was read to its end.
+    Finished,
+}
+
+/// Saved positions, by shard id.
+pub type Positions = BTreeMap<String, ShardPosition>;
 /// How long a throttled or failing shard waits at first; it doubles up to the max.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
@@ -100,6 +119,7 @@ pub struct ShardReader {
     stream: String,
     start: StartingPosition,
     limit: i32,
+    idle_interval: Duration,
     active: Vec<ShardState>,
     /// Shards read to their end.
     finished: HashSet<String>,
@@ -129,18 +149,20 @@ enum Opening {
 }
 
 impl ShardReader {
-    /// Lists the shards and takes an iterator for each one that can be read now.
+    /// Lists the shards and takes an iterator for each one that can be read now:
+    /// after its saved position when `checkpoint` has one, else at `start`.
     pub async fn open(
         client: Client,
         stream: &str,
         start: StartingPosition,
-        checkpoint: Option<&Checkpoint>,
+        checkpoint: Option<&Positions>,
     ) -> Result<ShardReader, ReadError> {
         let mut reader = ShardReader {
             client,
             stream: stream.to_owned(),
             start,
             limit: 1000,
+            idle_interval: IDLE_INTERVAL,
             active: Vec::new(),
             finished: HashSet::new(),
             known: HashSet::new(),
@@ -157,7 +179,7 @@ impl ShardReader {
                 .sequence_number_range()
                 .and_then(|r| r.ending_sequence_number())
                 .is_some();
-            match checkpoint.and_then(|c| c.shards.get(id)) {
+            match checkpoint.and_then(|c| c.get(id)) {
                 Some(ShardPosition::Finished) => {
                     reader.finished.insert(id.to_owned());
                 }
@@ -182,10 +204,11 @@ impl ShardReader {
                         reader.waiting.insert(id.to_owned(), parents);
                     } else {
                         // Resuming: a shard the checkpoint has never seen was created
-                        // while we were stopped, so all of it is new to us.
+                        // while we were stopped, so all of it is new to us; or, when
+                        // asked to start at a time, what came since that time.
                         let opening = match (checkpoint, start) {
+                            (_, StartingPosition::AtTimestamp(at)) => Opening::AtTimestamp(at),
                             (Some(_), _) | (None, StartingPosition::TrimHorizon) => Opening::TrimHorizon,
-                            (None, StartingPosition::AtTimestamp(at)) => Opening::AtTimestamp(at),
                             (None, StartingPosition::Latest) => unreachable!("handled above"),
                         };
                         reader.add(id, opening).await?;
@@ -203,6 +226,14 @@ impl ShardReader {
         self
     }
 
+    /// How long a shard that returned nothing new waits before it is read
+    /// again (1 s unless told otherwise; a shard that is behind is read again
+    /// after 200 ms).
+    pub fn with_idle_interval(mut self, idle: Duration) -> ShardReader {
+        self.idle_interval = idle;
+        self
+    }
+
     /// The most records one GetRecords asks for.
     pub fn limit(&self) -> i32 {
         self.limit
@@ -215,6 +246,46 @@ impl ShardReader {
     /// The shards being read now.
     pub fn active_shards(&self) -> Vec<&str> {
         self.active.iter().map(|s| s.shard_id.as_str()).collect()
+    }
+
+    /// When the next shard's turn comes; `None` when no shard is left to read.
+    pub fn next_read_at(&self) -> Option<Instant> {
+        self.active.iter().map(|s| s.next_read_at).min()
+    }
+
+    /// Reads once each shard whose turn has come, without waiting for others.
+    pub async fn read_due(&mut self) -> Result<Vec<ShardBatch>, ReadError> {
+        self.read_each(|state, now| state.next_read_at <= now).await
+    }
+
+    /// Reads every shard once, whether or not its turn has come (a last read
+    /// before stopping).
+    pub async fn read_all(&mut self) -> Result<Vec<ShardBatch>, ReadError> {
+        self.read_each(|_, _| true).await
+    }
+
+    async fn read_each(
+        &mut self,
+        wanted: impl Fn(&ShardState, Instant) -> bool,
+    ) -> Result<Vec<ShardBatch>, ReadError> {
+        let now = Instant::now();
+        let ids: Vec<String> = self
+            .active
+            .iter()
+            .filter(|state| wanted(state, now))
+            .map(|state| state.shard_id.clone())
+            .collect();
+        let mut batches = Vec::new();
+        for id in ids {
+            // A shard read to its end leaves `active`, and its children join it.
+            let Some(index) = self.active.iter().position(|state| state.shard_id == id) else {
+                continue;
+            };
+            if let Some(batch) = self.read(index).await? {
+                batches.push(batch);
+            }
+        }
+        Ok(batches)
     }
 
     /// Waits for the shard whose turn comes first, and reads it once.
@@ -302,7 +373,7 @@ impl ShardReader {
         }
         let behind = output.millis_behind_latest();
         let busy = records.len() as i32 >= self.limit || behind.is_some_and(|ms| ms > 0);
-        state.next_read_at = Instant::now() + if busy { BEHIND_INTERVAL } else { IDLE_INTERVAL };
+        state.next_read_at = Instant::now() + if busy { BEHIND_INTERVAL } else { self.idle_interval };
         let shard_id = state.shard_id.clone();
         let ended = match output.next_shard_iterator() {
             Some(next) => {
