@@ -29,6 +29,8 @@ pub enum ErrorKind {
     /// The body is not the JSON the operation takes.
     Serialization,
     UnknownOperation,
+    /// UpdateDestination with a version that is no longer the current one.
+    ConcurrentModification,
     /// The emulator could not do its part (write its data directory, say); a
     /// retry may succeed. AWS's name for it.
     ServiceUnavailable,
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Serialization => "SerializationException",
             ErrorKind::UnknownOperation => "UnknownOperationException",
             ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorKind::ConcurrentModification => "ConcurrentModificationException",
         }
     }
 }
@@ -131,8 +134,25 @@ impl FirehoseError {
             ErrorKind::UnknownOperation,
             format!(
                 "this emulator does not implement the Firehose operation {operation:?}; it serves \
-                 CreateDeliveryStream, DescribeDeliveryStream, ListDeliveryStreams, DeleteDeliveryStream, \
-                 PutRecord and PutRecordBatch"
+                 Firehose's 12 operations for S3 destinations"
+            ),
+        )
+    }
+
+    pub fn in_use(message: impl Into<String>) -> FirehoseError {
+        FirehoseError::new(ErrorKind::ResourceInUse, message)
+    }
+
+    pub fn limit_exceeded(message: impl Into<String>) -> FirehoseError {
+        FirehoseError::new(ErrorKind::LimitExceeded, message)
+    }
+
+    pub fn stale_version(name: &str, given: &str, current: u64) -> FirehoseError {
+        FirehoseError::new(
+            ErrorKind::ConcurrentModification,
+            format!(
+                "Firehose {name} has version {current}, not {given}: it was changed since it was described. \
+                 Describe it again and retry with its current VersionId."
             ),
         )
     }

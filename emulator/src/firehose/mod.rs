@@ -13,8 +13,10 @@
 pub mod actions;
 pub mod delivery;
 pub mod destination;
+pub mod encryption;
 pub mod error;
 pub mod state;
+pub mod tags;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -74,6 +76,12 @@ pub struct DeliveryStream {
     pub delivery: Arc<Delivery>,
     /// On disk, with a durable data directory.
     pub state: Option<Arc<state::StreamState>>,
+    /// The CreateDeliveryStream request, with the destination as it is now.
+    pub request: Value,
+    pub tags: tags::Tags,
+    pub encryption: encryption::Encryption,
+    /// The last UpdateDestination or encryption change.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 pub enum StreamKind {
@@ -96,6 +104,26 @@ impl StreamKind {
 }
 
 impl DeliveryStream {
+    /// Saves the stream as it is now, on a durable data directory, so that a
+    /// restart creates it again with its tags, encryption, destination and
+    /// version. Returns what could not be saved.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(state) = &self.state else { return Ok(()) };
+        let mut request = self.request.clone();
+        request["Tags"] = match self.tags.is_empty() {
+            true => Value::Null,
+            false => tags::to_json(&self.tags),
+        };
+        request["DeliveryStreamEncryptionConfigurationInput"] =
+            self.encryption.as_input().unwrap_or(Value::Null);
+        state.save(&state::Saved {
+            name: self.name.clone(),
+            version_id: self.version_id,
+            created_at_ms: self.created_at.timestamp_millis(),
+            request,
+        })
+    }
+
     pub fn status(&self) -> &'static str {
         if Instant::now() >= self.active_at {
             "ACTIVE"

@@ -128,6 +128,12 @@ impl StreamState {
         })
     }
 
+    /// Saves the stream's creation again, as changed since (UpdateDestination,
+    /// tags, encryption).
+    pub fn save(&self, saved: &Saved) -> io::Result<()> {
+        write_atomically(&self.dir.join(STREAM), &serde_json::to_vec_pretty(saved)?)
+    }
+
     /// Every delivery stream saved under `root`.
     pub fn load_all(root: &Path) -> io::Result<Vec<(StreamState, Saved)>> {
         let mut found = Vec::new();

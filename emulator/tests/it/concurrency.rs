@@ -70,6 +70,17 @@ fn concurrent_writers_lose_nothing_for_live_readers_and_firehose() {
     let Ok(report) = outcome else {
         panic!("the clients got no answer for {:?}; {health}", PATIENCE * 3);
     };
+    // The figures, for whoever runs this with --no-capture.
+    let seen: Vec<String> = report
+        .missing
+        .iter()
+        .map(|(reader, missing)| format!("{reader} saw {}", report.acknowledged - missing.len()))
+        .collect();
+    eprintln!(
+        "torture: {} records acknowledged; {}; {health}",
+        report.acknowledged,
+        seen.join(", ")
+    );
     assert!(silences.is_empty(), "{health}");
     assert_eq!(
         report.acknowledged,

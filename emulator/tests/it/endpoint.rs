@@ -77,10 +77,15 @@ async fn one_endpoint_serves_all_three() {
 async fn unknown_operations_get_a_clear_error() {
     let lab = Lab::start().await;
     let url = lab.emulator.endpoint_url();
-    let (status, body) = post(url, Some("Firehose_20150804.UpdateDestination"), "{}").await;
+    let (status, body) = post(url, Some("Firehose_20150804.CreateFirehoseOfDreams"), "{}").await;
     assert_eq!(status, 400);
     assert_eq!(body["__type"], "UnknownOperationException");
-    assert!(body["message"].as_str().unwrap().contains("UpdateDestination"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("CreateFirehoseOfDreams")
+    );
     let (status, body) = post(url, Some("DynamoDB_20120810.ListTables"), "{}").await;
     assert_eq!(status, 400);
     assert_eq!(body["__type"], "UnknownOperationException");

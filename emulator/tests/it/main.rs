@@ -15,6 +15,7 @@ pub mod durable;
 mod endpoint;
 mod lab;
 mod memory;
+mod operations;
 mod s3_keys;
 mod stream_arn;
 mod timestamps;

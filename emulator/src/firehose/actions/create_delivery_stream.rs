@@ -19,10 +19,11 @@ use tokio::time::Instant;
 use crate::firehose::delivery::source::{KinesisSource, SourceError};
 use crate::firehose::delivery::{Delivery, Record, Source};
 use crate::firehose::destination::S3Destination;
+use crate::firehose::encryption::Encryption;
 use crate::firehose::error::FirehoseError;
 use crate::firehose::state::{Checkpoint, Saved, StreamState};
 use crate::firehose::validate::{self, KINESIS_STREAM_ARN_PATTERN, ROLE_ARN_PATTERN};
-use crate::firehose::{DeliveryStream, Firehose, StreamKind};
+use crate::firehose::{DeliveryStream, Firehose, StreamKind, tags};
 
 static KINESIS_STREAM_ARN: LazyLock<Regex> = LazyLock::new(|| validate::anchored(KINESIS_STREAM_ARN_PATTERN));
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| validate::anchored(ROLE_ARN_PATTERN));
@@ -103,6 +104,27 @@ async fn create(
             "{other} is not supported by the kinesis-lab emulator; it delivers to S3 only"
         )));
     }
+    let tags = tags::parse(&input, "Tags", "tags")?.unwrap_or_default();
+    let encryption = match validate::opt_object(
+        &input,
+        "DeliveryStreamEncryptionConfigurationInput",
+        "deliveryStreamEncryptionConfigurationInput",
+    )? {
+        None => Encryption::default(),
+        Some(_) if kind != "DirectPut" => {
+            return Err(FirehoseError::invalid_argument(
+                "Server-side encryption is only supported for DirectPut delivery streams; a \
+                 KinesisStreamAsSource stream relies on its Kinesis stream's encryption",
+            ));
+        }
+        Some(config) => {
+            let settle = match restoring {
+                Some(_) => std::time::Duration::ZERO,
+                None => firehose.options().activation_delay,
+            };
+            Encryption::start(config, "deliveryStreamEncryptionConfigurationInput", settle)?
+        }
+    };
     let s3 = validate::opt_object(&input, "S3DestinationConfiguration", "s3DestinationConfiguration")?;
     let extended = validate::opt_object(
         &input,
@@ -224,7 +246,7 @@ async fn create(
                 name: name.clone(),
                 version_id,
                 created_at_ms: created_at.timestamp_millis(),
-                request,
+                request: request.clone(),
             };
             let state = StreamState::create(root, &saved)
                 .map_err(|err| FirehoseError::not_saved("the delivery stream", &err))?;
@@ -254,6 +276,10 @@ async fn create(
             destination,
             delivery: Arc::new(delivery),
             state: state.map(|(state, _)| state),
+            request,
+            tags,
+            encryption,
+            updated_at: None,
         },
     );
     Ok(json!({"DeliveryStreamARN": arn}))

@@ -22,13 +22,16 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
         "DeliveryStreamName": stream.name,
         "DeliveryStreamARN": stream.arn,
         "DeliveryStreamStatus": stream.status(),
-        "DeliveryStreamEncryptionConfiguration": {"Status": "DISABLED"},
+        "DeliveryStreamEncryptionConfiguration": stream.encryption.describe(),
         "DeliveryStreamType": stream.kind.as_str(),
         "VersionId": stream.version_id.to_string(),
         "CreateTimestamp": created,
         "Destinations": [stream.destination.describe()],
         "HasMoreDestinations": false,
     });
+    if let Some(updated) = stream.updated_at {
+        description["LastUpdateTimestamp"] = json!(updated.timestamp_millis() as f64 / 1000.0);
+    }
     if let StreamKind::KinesisStreamAsSource { stream_arn, role_arn } = &stream.kind {
         description["Source"] = json!({
             "KinesisStreamSourceDescription": {

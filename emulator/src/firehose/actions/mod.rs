@@ -8,8 +8,14 @@ mod create_delivery_stream;
 mod delete_delivery_stream;
 mod describe_delivery_stream;
 mod list_delivery_streams;
+mod list_tags_for_delivery_stream;
 mod put_record;
 mod put_record_batch;
+mod start_delivery_stream_encryption;
+mod stop_delivery_stream_encryption;
+mod tag_delivery_stream;
+mod untag_delivery_stream;
+mod update_destination;
 
 use serde_json::Value;
 
@@ -27,6 +33,12 @@ pub enum Operation {
     ListDeliveryStreams,
     PutRecord,
     PutRecordBatch,
+    UpdateDestination,
+    TagDeliveryStream,
+    UntagDeliveryStream,
+    ListTagsForDeliveryStream,
+    StartDeliveryStreamEncryption,
+    StopDeliveryStreamEncryption,
 }
 
 impl Operation {
@@ -39,6 +51,12 @@ impl Operation {
             "ListDeliveryStreams" => Operation::ListDeliveryStreams,
             "PutRecord" => Operation::PutRecord,
             "PutRecordBatch" => Operation::PutRecordBatch,
+            "UpdateDestination" => Operation::UpdateDestination,
+            "TagDeliveryStream" => Operation::TagDeliveryStream,
+            "UntagDeliveryStream" => Operation::UntagDeliveryStream,
+            "ListTagsForDeliveryStream" => Operation::ListTagsForDeliveryStream,
+            "StartDeliveryStreamEncryption" => Operation::StartDeliveryStreamEncryption,
+            "StopDeliveryStreamEncryption" => Operation::StopDeliveryStreamEncryption,
             _ => return None,
         })
     }
@@ -56,5 +74,15 @@ pub async fn dispatch(
         Operation::ListDeliveryStreams => list_delivery_streams::execute(firehose, input).await,
         Operation::PutRecord => put_record::execute(firehose, input).await,
         Operation::PutRecordBatch => put_record_batch::execute(firehose, input).await,
+        Operation::UpdateDestination => update_destination::execute(firehose, input).await,
+        Operation::TagDeliveryStream => tag_delivery_stream::execute(firehose, input).await,
+        Operation::UntagDeliveryStream => untag_delivery_stream::execute(firehose, input).await,
+        Operation::ListTagsForDeliveryStream => list_tags_for_delivery_stream::execute(firehose, input).await,
+        Operation::StartDeliveryStreamEncryption => {
+            start_delivery_stream_encryption::execute(firehose, input).await
+        }
+        Operation::StopDeliveryStreamEncryption => {
+            stop_delivery_stream_encryption::execute(firehose, input).await
+        }
     }
 }

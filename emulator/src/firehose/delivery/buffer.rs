@@ -50,6 +50,12 @@ impl Buffer {
         }
     }
 
+    /// New buffering hints (UpdateDestination), for what is buffered now too.
+    pub fn set_hints(&mut self, size_in_mbs: u32, interval_in_seconds: u32) {
+        self.size_limit = size_in_mbs as usize * 1024 * 1024;
+        self.interval = Duration::from_secs(interval_in_seconds.into());
+    }
+
     /// Adds a record, and hands back the batches that reached the size limit.
     ///
     /// An object never exceeds the limit: a record that would overflow it goes to

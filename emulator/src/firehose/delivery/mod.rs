@@ -70,6 +70,8 @@ const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Delivery {
     stop: watch::Sender<bool>,
+    /// UpdateDestination's new settings, for the objects sealed from now on.
+    settings: watch::Sender<(Arc<S3Destination>, u64)>,
     task: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -84,6 +86,7 @@ impl Delivery {
         state: Option<(Arc<StreamState>, Checkpoint)>,
     ) -> Delivery {
         let (stop, stopped) = watch::channel(false);
+        let (settings, settings_changed) = watch::channel((destination.clone(), version));
         let buffer = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
         let (state, committed) = match state {
             Some((state, committed)) => (Some(state), committed),
@@ -91,6 +94,7 @@ impl Delivery {
         };
         let worker = Worker {
             name,
+            settings: settings_changed,
             state,
             sealed: committed.clone(),
             committed,
@@ -109,8 +113,15 @@ impl Delivery {
         let task = tokio::spawn(worker.run(source, stopped));
         Delivery {
             stop,
+            settings,
             task: std::sync::Mutex::new(Some(task)),
         }
+    }
+
+    /// New settings (UpdateDestination): the next object sealed has them, and
+    /// the version they come with in its key.
+    pub fn reconfigure(&self, destination: Arc<S3Destination>, version: u64) {
+        self.settings.send_replace((destination, version));
     }
 
     /// Asks the task to deliver what it holds and stop, and waits until it has.
@@ -132,6 +143,8 @@ impl Delivery {
 
 /// An object sealed with its key, waiting for S3 to take it.
 struct Object {
+    /// The bucket of the settings the object was sealed with.
+    bucket: String,
     key: String,
     body: bytes::Bytes,
     records: usize,
@@ -141,6 +154,7 @@ struct Object {
 
 struct Worker {
     name: String,
+    settings: watch::Receiver<(Arc<S3Destination>, u64)>,
     /// On disk, with a durable data directory.
     state: Option<Arc<StreamState>>,
     /// What S3 has taken.
@@ -167,6 +181,7 @@ impl Worker {
         // A source with no shard left to read wakes the task only for its buffer.
         let idle = self.options.poll_interval;
         loop {
+            self.apply_settings();
             let next_read = match &source {
                 Source::Kinesis(kinesis) if self.queued_bytes < MAX_QUEUED_BYTES => kinesis.next_read_at(),
                 _ => None,
@@ -283,8 +298,23 @@ impl Worker {
         }
     }
 
+    /// Takes UpdateDestination's settings, if any came: the buffer's hints
+    /// change now, and the next object sealed has the new key, bucket and
+    /// compression.
+    fn apply_settings(&mut self) {
+        if self.settings.has_changed().unwrap_or(false) {
+            let (destination, version) = self.settings.borrow_and_update().clone();
+            self.buffer
+                .set_hints(destination.size_in_mbs, destination.interval_in_seconds);
+            tracing::info!(delivery_stream = %self.name, version, "destination updated");
+            self.destination = destination;
+            self.version = version;
+        }
+    }
+
     /// Gives a batch its key and final bytes, and queues it for S3.
     fn seal(&mut self, batch: Batch) {
+        self.apply_settings();
         let gzip = self.destination.compression == Compression::Gzip;
         let key = key::object_key(
             &self.destination.prefix,
@@ -298,6 +328,7 @@ impl Worker {
         self.queued_bytes += body.len();
         self.sealed.advance(&batch.checkpoint);
         self.queue.push_back(Object {
+            bucket: self.destination.bucket.clone(),
             key,
             body: body.into(),
             records: batch.records,
@@ -310,7 +341,7 @@ impl Worker {
         while let Some(object) = self.queue.front() {
             if let Some(state) = &self.state {
                 let pending = Pending {
-                    bucket: self.destination.bucket.clone(),
+                    bucket: object.bucket.clone(),
                     key: object.key.clone(),
                     checkpoint: object.checkpoint.clone(),
                 };
@@ -321,7 +352,7 @@ impl Worker {
             let result = self
                 .s3
                 .put_object()
-                .bucket(&self.destination.bucket)
+                .bucket(&object.bucket)
                 .key(&object.key)
                 .body(ByteStream::from(object.body.clone()))
                 .send()
