@@ -31,6 +31,8 @@
 //! on disk, so that a restart, even after a crash, goes on where it stopped.
 
 pub mod cap;
+pub mod capacity;
+pub mod describe;
 pub mod journal;
 pub mod lag;
 pub mod tail;
@@ -206,6 +208,20 @@ impl Kinesis {
             true => self.name_the_stream(body),
             false => body,
         };
+        let mut on_demand = None;
+        let body = match operation {
+            "CreateStream" => match capacity::create(&body) {
+                capacity::Create::AsIs => body,
+                capacity::Create::OnDemand { body, stream } => {
+                    on_demand = Some(stream);
+                    body
+                }
+                capacity::Create::Invalid(reason) => {
+                    return aws_error::response(StatusCode::BAD_REQUEST, "InvalidArgumentException", &reason);
+                }
+            },
+            _ => body,
+        };
         let stream = stream_name(&body);
         let request = Request::from_parts(parts, Body::from(body.clone()));
         if matches!(operation, "PutRecord" | "PutRecords") {
@@ -215,6 +231,17 @@ impl Kinesis {
             return self.get_records(request, &body).await;
         }
         let response = self.call(request).await;
+        let response = match operation {
+            "ListStreams" | "DescribeStream" if response.status().is_success() => {
+                self.complete(operation, &body, response).await
+            }
+            _ => response,
+        };
+        if let Some(stream) = &on_demand
+            && response.status().is_success()
+        {
+            capacity::mark_on_demand(&self.store, stream).await;
+        }
         if operation == "DeleteStream"
             && response.status().is_success()
             && let Some(stream) = &stream
@@ -258,6 +285,25 @@ impl Kinesis {
         fields.remove("StreamARN");
         fields.insert("StreamName".to_owned(), name.into());
         serde_json::to_vec(&fields).map_or(body, Bytes::from)
+    }
+
+    /// A ListStreams or DescribeStream answer with what ferrokinesis leaves
+    /// out ([`describe`]); as it was if it cannot be read.
+    async fn complete(&self, operation: &str, request: &[u8], response: Response<Body>) -> Response<Body> {
+        let (mut parts, answer) = response.into_parts();
+        let Ok(answer) = answer.collect().await.map(|a| a.to_bytes()) else {
+            return aws_error::response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "cannot read the answer",
+            );
+        };
+        let completed = match operation {
+            "ListStreams" => describe::list_streams(&self.store, &answer).await,
+            _ => describe::describe_stream(request, &answer),
+        };
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Response::from_parts(parts, Body::from(completed.map_or(answer, Bytes::from)))
     }
 
     /// GetRecords, with its lag put right ([`lag`]).

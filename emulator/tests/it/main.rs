@@ -18,6 +18,7 @@ mod memory;
 mod operations;
 mod s3_keys;
 mod stream_arn;
+mod streams;
 mod timestamps;
 mod validation;
 
