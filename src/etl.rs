@@ -200,6 +200,11 @@ async fn process(
     let mut routed: BTreeMap<Route, Vec<Entry>> = BTreeMap::new();
     let mut dead = Vec::new();
     for (origin, record) in batch.records.iter().enumerate() {
+        if let Some(error) = &record.aggregate_error {
+            let reason = format!("a KPL aggregate (magic and MD5 right) that cannot be taken apart: {error}");
+            dead.push(dead_letter(options.source.as_str(), record, &reason));
+            continue;
+        }
         match Session::from_slice(&record.data) {
             Ok(session) => {
                 let route = Route::of(&session);
@@ -452,6 +457,7 @@ fn dead_letter(source: &str, record: &ReadRecord, reason: &str) -> serde_json::V
         "source_stream": source,
         "shard_id": record.shard_id,
         "sequence_number": record.sequence_number,
+        "sub_sequence_number": record.sub_sequence,
         "partition_key": record.partition_key,
         "data_base64": base64::engine::general_purpose::STANDARD.encode(&record.data),
     })

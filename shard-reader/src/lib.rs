@@ -19,6 +19,8 @@
 //!   each partition key, which moved from the parent to a child.
 //! - **Resuming**: saved positions ([`ShardPosition`]) pick up after the last
 //!   record processed.
+//! - **KPL aggregates** are taken apart as the KCL takes them apart ([`kpl`]):
+//!   each user record comes on its own, with its partition key.
 //!
 //! A reader is driven in one of two ways: [`ShardReader::next_batch`] waits for
 //! the next shard whose turn has come (the ETL, the consumer);
@@ -35,6 +37,8 @@ use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep_until};
+
+pub mod kpl;
 
 /// Kinesis allows 5 GetRecords per second per shard.
 const BEHIND_INTERVAL: Duration = Duration::from_millis(200);
@@ -68,14 +72,67 @@ pub enum StartingPosition {
     AtTimestamp(DateTime<Utc>),
 }
 
-/// One record, with where it came from.
+/// One record, with where it came from: a Kinesis record, or one user record
+/// of a KPL aggregate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRecord {
     pub shard_id: String,
+    /// The Kinesis record's; the user records of an aggregate share it.
     pub sequence_number: String,
+    /// The user record's place in its aggregate.
+    pub sub_sequence: Option<u64>,
+    /// Whether everything of the Kinesis record has been read with this one (an
+    /// ordinary record, or an aggregate's last user record): a position saved
+    /// after it loses nothing of its aggregate.
+    pub completes_record: bool,
     pub partition_key: String,
     pub data: Vec<u8>,
     pub arrival: Option<DateTime<Utc>>,
+    /// Why the record, an aggregate by its magic and digest, could not be taken
+    /// apart; `data` is then the whole Kinesis record.
+    pub aggregate_error: Option<String>,
+}
+
+impl ReadRecord {
+    /// The records a Kinesis record holds: itself, or its user records.
+    fn from_kinesis(shard_id: &str, record: &aws_sdk_kinesis::types::Record) -> Vec<ReadRecord> {
+        let whole = ReadRecord {
+            shard_id: shard_id.to_owned(),
+            sequence_number: record.sequence_number().to_owned(),
+            sub_sequence: None,
+            completes_record: true,
+            partition_key: record.partition_key().unwrap_or_default().to_owned(),
+            data: record.data().as_ref().to_vec(),
+            arrival: record
+                .approximate_arrival_timestamp()
+                .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            aggregate_error: None,
+        };
+        match kpl::deaggregate(&whole.data) {
+            kpl::Deaggregated::Single => vec![whole],
+            kpl::Deaggregated::Corrupt(reason) => vec![ReadRecord {
+                aggregate_error: Some(reason),
+                ..whole
+            }],
+            kpl::Deaggregated::Records(users) => {
+                let last = users.len().saturating_sub(1);
+                users
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, user)| ReadRecord {
+                        shard_id: whole.shard_id.clone(),
+                        sequence_number: whole.sequence_number.clone(),
+                        sub_sequence: Some(index as u64),
+                        completes_record: index == last,
+                        partition_key: user.partition_key,
+                        data: user.data,
+                        arrival: whole.arrival,
+                        aggregate_error: None,
+                    })
+                    .collect()
+            }
+        }
+    }
 }
 
 /// What one GetRecords on one shard returned.
@@ -358,15 +415,7 @@ impl ShardReader {
         let records: Vec<ReadRecord> = output
             .records()
             .iter()
-            .map(|record| ReadRecord {
-                shard_id: state.shard_id.clone(),
-                sequence_number: record.sequence_number().to_owned(),
-                partition_key: record.partition_key().unwrap_or_default().to_owned(),
-                data: record.data().as_ref().to_vec(),
-                arrival: record
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
-            })
+            .flat_map(|record| ReadRecord::from_kinesis(&state.shard_id, record))
             .collect();
         if let Some(last) = records.last() {
             state.last_sequence_number = Some(last.sequence_number.clone());

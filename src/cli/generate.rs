@@ -10,7 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::generator::{ArrivalSchedule, SessionGenerator};
 use crate::routing::Route;
 use crate::stream_name::StreamName;
-use crate::target::TargetArgs;
+use crate::target::{Clients, TargetArgs};
+use shard_reader::kpl;
 
 /// Make user sessions like the ones the lab's hidden producer sent
 ///
@@ -51,6 +52,13 @@ pub struct Args {
     /// With --stream: the mean gap between two sessions (10s, 200ms, 0s).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub mean_gap: Duration,
+
+    /// With --stream: pack N sessions into each Kinesis record, as the Kinesis
+    /// Producer Library (KPL) aggregates user records. Consumers built on the
+    /// KCL, `kinesis-lab consume` and `etl`, and Firehose take them apart.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "stream",
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub aggregate: u64,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -101,6 +109,8 @@ async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<Exit
     let mut sessions = SessionGenerator::new(seed);
     let (mut usa, mut international) = (0u64, 0u64);
     let mut put_count = 0;
+    // Sessions gathered for the next Kinesis record (one, unless --aggregate).
+    let mut pending: Vec<(String, Vec<u8>)> = Vec::new();
     while args.count.is_none_or(|count| put_count < count) {
         if put_count > 0 {
             let gap = schedule.next_gap();
@@ -115,53 +125,97 @@ async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<Exit
             .as_str()
             .expect("generated sessions have an id")
             .to_owned();
-        let country = session["country"].as_str().unwrap_or_default().to_owned();
-        let data = serde_json::to_vec(&session)?;
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let request = clients
-                .kinesis
-                .put_record()
-                .stream_name(stream.as_str())
-                .partition_key(&id)
-                .data(Blob::new(data.clone()));
-            match request.send().await {
-                Ok(_) => break,
-                // A missing stream will not appear by waiting.
-                Err(err)
-                    if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
-                        == Some("ResourceNotFoundException") =>
-                {
-                    progress.abandon();
-                    return Err(super::kinesis_error(err, stream, &clients.target));
-                }
-                Err(err) => {
-                    progress.suspend(|| {
-                        tracing::warn!(
-                            "PutRecord failed, trying again in {delay:?}: {}",
-                            aws_sdk_kinesis::error::DisplayErrorContext(&err)
-                        )
-                    });
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = &mut stop => {
-                            progress.finish_and_clear();
-                            eprintln!("stopped with session {id} not put");
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
-        match Route::for_country(&country) {
+        match Route::for_country(session["country"].as_str().unwrap_or_default()) {
             Route::Usa => usa += 1,
             Route::International => international += 1,
         }
+        pending.push((id, serde_json::to_vec(&session)?));
         put_count += 1;
-        progress.inc(1);
+        let last = args.count.is_some_and(|count| put_count >= count);
+        if pending.len() as u64 >= args.aggregate || last {
+            let sent = pending.len() as u64;
+            if !put_one(&clients, stream, &mut pending, &progress, &mut stop).await? {
+                eprintln!("stopped with {sent} sessions not put");
+                return Ok(ExitCode::SUCCESS);
+            }
+            progress.inc(sent);
+        }
+    }
+    if !pending.is_empty() {
+        // Stopped with sessions gathered for an aggregate: they go now, if the
+        // stream takes them within a few seconds.
+        let sent = pending.len() as u64;
+        let mut deadline = std::pin::pin!(tokio::time::sleep(Duration::from_secs(5)));
+        if put_one(&clients, stream, &mut pending, &progress, &mut deadline).await? {
+            progress.inc(sent);
+        } else {
+            put_count -= sent;
+            eprintln!("stopped with {sent} sessions not put");
+        }
     }
     progress.finish_and_clear();
-    eprintln!("put {put_count} sessions on {stream} ({usa} USA, {international} international)");
+    let records = match args.aggregate {
+        1 => String::new(),
+        n => format!(", in KPL aggregates of up to {n}"),
+    };
+    eprintln!("put {put_count} sessions on {stream} ({usa} USA, {international} international{records})");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the gathered sessions as one Kinesis record (a KPL aggregate when there
+/// are several, under the first one's partition key), retrying until it is
+/// stored; false when stopped first.
+async fn put_one(
+    clients: &Clients,
+    stream: &StreamName,
+    pending: &mut Vec<(String, Vec<u8>)>,
+    progress: &ProgressBar,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<bool> {
+    let (key, data) = match pending.as_slice() {
+        [(id, data)] => (id.clone(), data.clone()),
+        records => (
+            records[0].0.clone(),
+            kpl::aggregate(records.iter().map(|(id, data)| (id.as_str(), data.as_slice()))),
+        ),
+    };
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let request = clients
+            .kinesis
+            .put_record()
+            .stream_name(stream.as_str())
+            .partition_key(&key)
+            .data(Blob::new(data.clone()));
+        match request.send().await {
+            Ok(_) => {
+                pending.clear();
+                return Ok(true);
+            }
+            // A missing stream will not appear by waiting.
+            Err(err)
+                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
+                    == Some("ResourceNotFoundException") =>
+            {
+                progress.abandon();
+                return Err(super::kinesis_error(err, stream, &clients.target));
+            }
+            Err(err) => {
+                progress.suspend(|| {
+                    tracing::warn!(
+                        "PutRecord failed, trying again in {delay:?}: {}",
+                        aws_sdk_kinesis::error::DisplayErrorContext(&err)
+                    )
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.as_mut() => {
+                        progress.finish_and_clear();
+                        return Ok(false);
+                    }
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }

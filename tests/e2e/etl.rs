@@ -303,6 +303,39 @@ async fn bad_records_are_dead_lettered_and_good_ones_flow() {
     assert_delivered_once(&sent, &usa, &international);
 }
 
+/// Found: KPL-aggregated records (sessions packed by a producer built on the
+/// Kinesis Producer Library) were dead-lettered as "not UTF-8". Now the ETL
+/// takes them apart as the KCL does: each session is enriched and routed on its
+/// own, and an aggregate that cannot be taken apart is a dead letter that says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn kpl_aggregates_are_taken_apart_and_a_corrupt_one_is_dead_lettered() {
+    use kinesis_lab::shard_reader::kpl;
+    let lab = shared(1).await;
+    let sent = sessions(5, 10);
+    let pack = |part: &[(String, Vec<u8>)]| {
+        let packed = kpl::aggregate(part.iter().map(|(key, data)| (key.as_str(), data.as_slice())));
+        (part[0].0.clone(), packed)
+    };
+    let corrupt = ("corrupt".to_owned(), kpl::seal(&[0xff, 0xff, 0xff]));
+    put_source(&lab, vec![pack(&sent[..5]), corrupt, pack(&sent[5..])]).await;
+    let dead_letters = temp_path("dl-kpl.jsonl");
+    let _ = std::fs::remove_file(&dead_letters);
+    let stats = run_until(&lab.kinesis, lab.options(dead_letters.clone(), None), 11).await;
+    assert_eq!((stats.records_in, stats.dead_lettered), (11, 1), "{stats}");
+    let letters = read_letters(&dead_letters);
+    assert_eq!(letters[0]["partition_key"], "corrupt");
+    assert!(
+        letters[0]["reason"].as_str().unwrap().contains("KPL aggregate"),
+        "{}",
+        letters[0]["reason"]
+    );
+    let usa = read_all(&lab.kinesis, &lab.usa, stats.usa as usize).await;
+    let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
+    let mut sent = sent;
+    sent.sort();
+    assert_delivered_once(&sent, &usa, &international);
+}
+
 /// With AWS's write limits on, a one-shard destination refuses part of every
 /// big PutRecords; the ETL sends only the refused records again, and every
 /// session arrives once.

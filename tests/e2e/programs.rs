@@ -421,3 +421,75 @@ async fn consume_no_follow_reads_every_shard_to_its_end() {
         "read, and the first record missing, of {sent}"
     );
 }
+
+/// `generate --aggregate N` puts sessions in KPL aggregates, and `consume`
+/// takes them apart as the KCL does: one line per session, with its own
+/// partition key.
+#[tokio::test(flavor = "multi_thread")]
+async fn generate_aggregates_and_consume_takes_them_apart() {
+    let lab = shared().await;
+    let stream = lab.target.name("kpl");
+    ensure_stream(&lab.kinesis, &stream, 1, lab.target.patience())
+        .await
+        .unwrap();
+    let put = kinesis_lab(
+        &lab.target.args(&[
+            "generate",
+            "--stream",
+            &stream,
+            "--count",
+            "10",
+            "--aggregate",
+            "4",
+            "--mean-gap",
+            "0s",
+            "--seed",
+            "9",
+        ]),
+        b"",
+    );
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    assert!(
+        text(&put.stderr).contains("in KPL aggregates of up to 4"),
+        "{}",
+        text(&put.stderr)
+    );
+    let records = count_kinesis_records(&lab.kinesis, &stream).await;
+    assert_eq!(records, 3, "10 sessions in aggregates of 4, 4 and 2");
+
+    let output = kinesis_lab(
+        &lab.target
+            .args(&["consume", "--stream", &stream, "--no-follow", "--output", "json"]),
+        b"",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    for line in &lines {
+        assert_eq!(line["partition_key"], line["data"]["session_id"], "{line}");
+    }
+}
+
+/// How many Kinesis records (not user records) a one-shard stream holds.
+async fn count_kinesis_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> usize {
+    let iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let page = kinesis
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .unwrap();
+    page.records().len()
+}

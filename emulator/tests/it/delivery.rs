@@ -264,3 +264,30 @@ fn sorted(mut records: Vec<String>) -> Vec<String> {
     records.sort();
     records
 }
+
+/// Finding: KPL-aggregated records were written to S3 as their raw aggregate
+/// bytes. AWS's Firehose takes a Kinesis source's aggregates apart before it
+/// buffers, and so does this one: the object holds the user records.
+#[tokio::test]
+async fn kpl_aggregates_are_taken_apart_before_buffering() {
+    use shard_reader::kpl;
+    let lab = Lab::start().await;
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    lab.create_delivery_stream("deagg", "source", "bucket", (1, 0))
+        .await;
+    let sent = records(0, 10);
+    for part in sent.chunks(5) {
+        let packed = kpl::aggregate(part.iter().map(|r| ("key", r.as_bytes())));
+        lab.kinesis
+            .put_record()
+            .stream_name("source")
+            .partition_key("key")
+            .data(aws_sdk_kinesis::primitives::Blob::new(packed))
+            .send()
+            .await
+            .unwrap();
+    }
+    let delivered = wait_for_records(&lab, "bucket", sent.len()).await;
+    assert_eq!(sorted(delivered), sorted(sent));
+}

@@ -6,7 +6,9 @@
 //! consumer and ETL use: children are read only once their parents are read to
 //! their end (the order every Kinesis consumer must keep, and the one the lab's
 //! original consumer broke), expired iterators resume after the last record,
-//! throttled shards wait. This module only turns its records into Firehose's.
+//! throttled shards wait, and KPL aggregates are taken apart before they are
+//! buffered, as AWS's Firehose does with a Kinesis source. This module only
+//! turns its records into Firehose's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -137,8 +139,12 @@ fn records(batches: Vec<ShardBatch>) -> Vec<Record> {
         .into_iter()
         .flat_map(|batch| batch.records)
         .map(|read: ReadRecord| {
+            // A position inside a KPL aggregate would skip the rest of it on
+            // resuming: only an aggregate's last user record moves the checkpoint.
             let mut origin = Checkpoint::default();
-            origin.shards.insert(read.shard_id, read.sequence_number);
+            if read.completes_record {
+                origin.shards.insert(read.shard_id, read.sequence_number);
+            }
             Record {
                 data: read.data,
                 arrival: read.arrival.unwrap_or(now),
