@@ -29,6 +29,9 @@ pub const DEFAULT_INTERVAL_IN_SECONDS: u32 = 300;
 pub enum Compression {
     Uncompressed,
     Gzip,
+    Zip,
+    Snappy,
+    HadoopSnappy,
 }
 
 impl Compression {
@@ -36,6 +39,21 @@ impl Compression {
         match self {
             Compression::Uncompressed => "UNCOMPRESSED",
             Compression::Gzip => "GZIP",
+            Compression::Zip => "ZIP",
+            Compression::Snappy => "Snappy",
+            Compression::HadoopSnappy => "HADOOP_SNAPPY",
+        }
+    }
+
+    /// The extension AWS gives objects in this format, unless `FileExtension`
+    /// says otherwise.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Uncompressed => "",
+            Compression::Gzip => ".gz",
+            Compression::Zip => ".zip",
+            Compression::Snappy => ".snappy",
+            Compression::HadoopSnappy => ".hsnappy",
         }
     }
 }
@@ -131,9 +149,11 @@ impl S3Destination {
             Some(format) => {
                 let all = ["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
                 match validate::one_of(&at("compressionFormat"), format, &all)? {
-                    "UNCOMPRESSED" => Compression::Uncompressed,
                     "GZIP" => Compression::Gzip,
-                    other => return Err(unsupported(&format!("CompressionFormat {other}"))),
+                    "ZIP" => Compression::Zip,
+                    "Snappy" => Compression::Snappy,
+                    "HADOOP_SNAPPY" => Compression::HadoopSnappy,
+                    _ => Compression::Uncompressed,
                 }
             }
         };
@@ -177,11 +197,7 @@ impl S3Destination {
             }
         };
 
-        let mut file_extension = if compression == Compression::Gzip {
-            ".gz".to_owned()
-        } else {
-            String::new()
-        };
+        let mut file_extension = compression.extension().to_owned();
         if extended {
             check_extended_features(config, member)?;
             if let Some(extension) = validate::opt_str(config, "FileExtension", &at("fileExtension"))? {
@@ -232,7 +248,7 @@ impl S3Destination {
         }
         let mut extended = s3.clone();
         extended["S3BackupMode"] = json!("Disabled");
-        if !self.file_extension.is_empty() && self.file_extension != ".gz" {
+        if self.file_extension != self.compression.extension() {
             extended["FileExtension"] = json!(self.file_extension);
         }
         json!({

@@ -291,3 +291,91 @@ async fn kpl_aggregates_are_taken_apart_before_buffering() {
     let delivered = wait_for_records(&lab, "bucket", sent.len()).await;
     assert_eq!(sorted(delivered), sorted(sent));
 }
+
+/// Finding: ZIP, Snappy and HADOOP_SNAPPY were refused. Now each writes
+/// objects in its format with AWS's extension, and FileExtension overrides it.
+#[tokio::test]
+async fn zip_snappy_and_hadoop_snappy_write_their_formats() {
+    let lab = Lab::start().await;
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    for (name, format, extension) in [
+        ("zipped", CompressionFormat::Zip, None),
+        ("snappy", CompressionFormat::Snappy, None),
+        ("hadoop", CompressionFormat::HadoopSnappy, Some(".snappy-blocks")),
+    ] {
+        let mut destination = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+            .role_arn(ROLE)
+            .bucket_arn("arn:aws:s3:::bucket")
+            .prefix(format!("{name}/"))
+            .buffering_hints(
+                aws_sdk_firehose::types::BufferingHints::builder()
+                    .size_in_mbs(1)
+                    .interval_in_seconds(0)
+                    .build(),
+            )
+            .compression_format(format);
+        if let Some(extension) = extension {
+            destination = destination.file_extension(extension);
+        }
+        lab.firehose
+            .create_delivery_stream()
+            .delivery_stream_name(name)
+            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+            .kinesis_stream_source_configuration(
+                KinesisStreamSourceConfiguration::builder()
+                    .kinesis_stream_arn(stream_arn("source"))
+                    .role_arn(ROLE)
+                    .build()
+                    .unwrap(),
+            )
+            .extended_s3_destination_configuration(destination.build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let sent = records(0, 3);
+    lab.put("source", &sent).await;
+    for (prefix, extension) in [
+        ("zipped/", ".zip"),
+        ("snappy/", ".snappy"),
+        ("hadoop/", ".snappy-blocks"),
+    ] {
+        let mut delivered = Vec::new();
+        for _ in 0..400 {
+            delivered.clear();
+            for (key, object) in lab.objects("bucket", prefix).await {
+                assert!(key.ends_with(extension), "{key}");
+                let body = match prefix {
+                    "zipped/" => {
+                        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(object)).unwrap();
+                        let mut entry = archive.by_index(0).unwrap();
+                        let mut body = Vec::new();
+                        entry.read_to_end(&mut body).unwrap();
+                        body
+                    }
+                    "snappy/" => {
+                        let mut body = Vec::new();
+                        snap::read::FrameDecoder::new(&object[..])
+                            .read_to_end(&mut body)
+                            .unwrap();
+                        body
+                    }
+                    _ => {
+                        // One Hadoop block: its length, its chunk's length, the chunk.
+                        let compressed = u32::from_be_bytes(object[4..8].try_into().unwrap()) as usize;
+                        snap::raw::Decoder::new()
+                            .decompress_vec(&object[8..8 + compressed])
+                            .unwrap()
+                    }
+                };
+                delivered.extend(split_json(&body).iter().map(|v| v.to_string()));
+            }
+            if delivered.len() >= sent.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(sorted(delivered), sorted(sent.clone()), "{prefix}");
+    }
+}

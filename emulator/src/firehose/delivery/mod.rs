@@ -17,19 +17,17 @@
 //! last record S3 took, so what S3 refused is delivered after the restart.
 
 pub mod buffer;
+pub mod compress;
 pub mod key;
 pub mod source;
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use flate2::Compression as GzLevel;
-use flate2::write::GzEncoder;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::{mpsc, watch};
@@ -38,7 +36,7 @@ use tokio::time::{Instant, sleep_until};
 
 use self::buffer::{Batch, Buffer};
 use self::source::{KinesisSource, SourceError};
-use super::destination::{Compression, S3Destination};
+use super::destination::S3Destination;
 use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
 
@@ -315,7 +313,7 @@ impl Worker {
     /// Gives a batch its key and final bytes, and queues it for S3.
     fn seal(&mut self, batch: Batch) {
         self.apply_settings();
-        let gzip = self.destination.compression == Compression::Gzip;
+
         let key = key::object_key(
             &self.destination.prefix,
             &self.name,
@@ -324,7 +322,11 @@ impl Worker {
             &self.destination.file_extension,
             &mut self.rng,
         );
-        let body = if gzip { gzip_bytes(&batch.body) } else { batch.body };
+        let entry = key.rsplit('/').next().unwrap_or(&key);
+        let entry = entry
+            .strip_suffix(self.destination.file_extension.as_str())
+            .unwrap_or(entry);
+        let body = compress::compress(self.destination.compression, batch.body, entry);
         self.queued_bytes += body.len();
         self.sealed.advance(&batch.checkpoint);
         self.queue.push_back(Object {
@@ -411,10 +413,4 @@ async fn receive(source: &mut Source) -> Option<Vec<Record>> {
         Source::DirectPut(receiver) => receiver.recv().await,
         Source::Kinesis(_) => std::future::pending().await,
     }
-}
-
-fn gzip_bytes(body: &[u8]) -> Vec<u8> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), GzLevel::default());
-    encoder.write_all(body).expect("writing to memory cannot fail");
-    encoder.finish().expect("writing to memory cannot fail")
 }
