@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::delivery::key::{Prefix, PrefixKind};
 use super::error::FirehoseError;
+use super::processing::Processing;
 use super::validate::{self, BUCKET_ARN_PATTERN, Object, ROLE_ARN_PATTERN};
 
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| validate::anchored(ROLE_ARN_PATTERN));
@@ -76,6 +77,12 @@ pub struct S3Destination {
     /// Echoed back as given: the emulator does not encrypt or log.
     pub encryption: Value,
     pub cloud_watch_logging: Value,
+    /// The record processors, and their configuration as given.
+    pub processing: Option<Processing>,
+    pub processing_config: Option<Value>,
+    /// Where records that fail processing go: ErrorOutputPrefix, or else
+    /// `<Prefix><error-output-type>/` and the hour folders.
+    pub error_prefix: Prefix,
 }
 
 impl S3Destination {
@@ -198,6 +205,24 @@ impl S3Destination {
         };
 
         let mut file_extension = compression.extension().to_owned();
+        let error_prefix = match &error_prefix {
+            Some(error_prefix) if !error_prefix_text.is_some_and(str::is_empty) => error_prefix.clone(),
+            _ => Prefix::parse(
+                &format!("{}!{{firehose:error-output-type}}/", prefix_text.unwrap_or("")),
+                PrefixKind::ErrorOutputPrefix,
+            )
+            .map_err(invalid_prefix)?,
+        };
+        let (processing, processing_config) = match extended {
+            true => (
+                Processing::from_config(config, member)?,
+                config
+                    .get("ProcessingConfiguration")
+                    .filter(|v| !v.is_null())
+                    .cloned(),
+            ),
+            false => (None, None),
+        };
         if extended {
             check_extended_features(config, member)?;
             if let Some(extension) = validate::opt_str(config, "FileExtension", &at("fileExtension"))? {
@@ -227,6 +252,9 @@ impl S3Destination {
             file_extension,
             encryption,
             cloud_watch_logging,
+            processing,
+            processing_config,
+            error_prefix,
         })
     }
 
@@ -248,6 +276,9 @@ impl S3Destination {
         }
         let mut extended = s3.clone();
         extended["S3BackupMode"] = json!("Disabled");
+        if let Some(processing) = &self.processing_config {
+            extended["ProcessingConfiguration"] = processing.clone();
+        }
         if self.file_extension != self.compression.extension() {
             extended["FileExtension"] = json!(self.file_extension);
         }
@@ -263,11 +294,6 @@ impl S3Destination {
 fn check_extended_features(config: &Object, member: &str) -> Result<(), FirehoseError> {
     let at = |field: &str| format!("{member}.{field}");
     for (key, field, feature) in [
-        (
-            "ProcessingConfiguration",
-            "processingConfiguration",
-            "ProcessingConfiguration (Lambda and other record processors)",
-        ),
         (
             "DataFormatConversionConfiguration",
             "dataFormatConversionConfiguration",

@@ -16,6 +16,7 @@ mod endpoint;
 mod lab;
 mod memory;
 mod operations;
+mod processing;
 mod s3_keys;
 mod stream_arn;
 mod streams;

@@ -100,6 +100,7 @@ impl Prefix {
 /// The full key of an object.
 pub fn object_key(
     prefix: &Prefix,
+    error_output_type: Option<&str>,
     name: &str,
     version: u64,
     oldest: DateTime<Utc>,
@@ -109,7 +110,7 @@ pub fn object_key(
     let uuid = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
     format!(
         "{}{name}-{version}-{}-{uuid}{extension}",
-        prefix.evaluate(oldest, None, rng),
+        prefix.evaluate(oldest, error_output_type, rng),
         oldest.format("%Y-%m-%d-%H-%M-%S"),
     )
 }
@@ -225,6 +226,7 @@ mod tests {
         assert!(!prefix.has_expressions());
         let key = object_key(
             &prefix,
+            None,
             "de-c2w2lab1-firehose-usa",
             1,
             at(),
@@ -242,7 +244,7 @@ mod tests {
     #[test]
     fn an_empty_prefix_still_gets_the_hour_folders_and_gzip_gets_gz() {
         let prefix = Prefix::parse("", PrefixKind::Prefix).unwrap();
-        let key = object_key(&prefix, "s", 3, at(), ".gz", &mut StdRng::seed_from_u64(1));
+        let key = object_key(&prefix, None, "s", 3, at(), ".gz", &mut StdRng::seed_from_u64(1));
         assert!(key.starts_with("2024/09/22/04/s-3-2024-09-22-04-37-13-"), "{key}");
         assert!(key.ends_with(".gz"));
     }

@@ -86,6 +86,7 @@ impl Delivery {
         let (stop, stopped) = watch::channel(false);
         let (settings, settings_changed) = watch::channel((destination.clone(), version));
         let buffer = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
+        let errors = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
         let (state, committed) = match state {
             Some((state, committed)) => (Some(state), committed),
             None => (None, Checkpoint::default()),
@@ -101,6 +102,7 @@ impl Delivery {
             s3,
             options,
             buffer,
+            errors,
             queue: VecDeque::new(),
             queued_bytes: 0,
             retry_at: None,
@@ -164,6 +166,8 @@ struct Worker {
     s3: aws_sdk_s3::Client,
     options: FirehoseOptions,
     buffer: Buffer,
+    /// Error records of records the processors failed on.
+    errors: Buffer,
     queue: VecDeque<Object>,
     queued_bytes: usize,
     /// When to try S3 again after a refusal.
@@ -184,11 +188,16 @@ impl Worker {
                 Source::Kinesis(kinesis) if self.queued_bytes < MAX_QUEUED_BYTES => kinesis.next_read_at(),
                 _ => None,
             };
-            let wake = [next_read, self.buffer.deadline(), self.retry_at]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or_else(|| Instant::now() + idle);
+            let wake = [
+                next_read,
+                self.buffer.deadline(),
+                self.errors.deadline(),
+                self.retry_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + idle);
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 _ = stop.changed() => break,
@@ -203,7 +212,7 @@ impl Worker {
                 // The source stream is gone: nothing more will come.
                 break;
             }
-            if self.buffer.is_due(Instant::now()) {
+            if self.buffer.is_due(Instant::now()) || self.errors.is_due(Instant::now()) {
                 self.seal_buffer();
             }
             if self.retry_at.is_none_or(|at| at <= Instant::now()) {
@@ -279,20 +288,77 @@ impl Worker {
         }
     }
 
+    /// Buffers records, through the destination's processors if it has any:
+    /// a record they fail on goes to the error buffer as an error record.
     fn take_in(&mut self, records: Vec<Record>) {
         let now = Instant::now();
         let mut full = Vec::new();
+        let mut errors_full = Vec::new();
         for record in records {
-            self.buffer.push(record, now, &mut full);
+            let Some(processing) = &self.destination.processing else {
+                self.buffer.push(record, now, &mut full);
+                continue;
+            };
+            match processing.apply(record.data.clone()) {
+                Ok(parts) => {
+                    // Like an aggregate's user records: only the last moves the
+                    // checkpoint. (A record processed into nothing, a CloudWatch
+                    // control message, moves it with the next one.)
+                    let last = parts.len().saturating_sub(1);
+                    for (index, data) in parts.into_iter().enumerate() {
+                        let origin = if index == last {
+                            record.origin.clone()
+                        } else {
+                            Default::default()
+                        };
+                        self.buffer.push(
+                            Record {
+                                data,
+                                origin,
+                                ..record.clone()
+                            },
+                            now,
+                            &mut full,
+                        );
+                    }
+                }
+                Err(failure) => {
+                    let data = error_record(&record, &failure);
+                    self.errors.push(Record { data, ..record }, now, &mut errors_full);
+                }
+            }
         }
         for batch in full {
-            self.seal(batch);
+            let errors = self.errors.take();
+            self.seal_pair(errors, Some(batch));
+        }
+        for batch in errors_full {
+            let records = self.buffer.take();
+            self.seal_pair(Some(batch), records);
         }
     }
 
     fn seal_buffer(&mut self) {
-        if let Some(batch) = self.buffer.take() {
-            self.seal(batch);
+        let (errors, records) = (self.errors.take(), self.buffer.take());
+        self.seal_pair(errors, records);
+    }
+
+    /// Seals the error buffer and the record buffer together, errors first.
+    /// Records of one shard may be in both: the first object's checkpoint
+    /// stays where it was, and the second one's covers both, so that a resume
+    /// after the first object never skips records of the second.
+    fn seal_pair(&mut self, errors: Option<Batch>, records: Option<Batch>) {
+        match (errors, records) {
+            (Some(mut errors), Some(mut records)) => {
+                let mut both = std::mem::take(&mut errors.checkpoint);
+                both.advance(&records.checkpoint);
+                records.checkpoint = both;
+                self.seal(errors, true);
+                self.seal(records, false);
+            }
+            (Some(errors), None) => self.seal(errors, true),
+            (None, Some(records)) => self.seal(records, false),
+            (None, None) => {}
         }
     }
 
@@ -304,18 +370,26 @@ impl Worker {
             let (destination, version) = self.settings.borrow_and_update().clone();
             self.buffer
                 .set_hints(destination.size_in_mbs, destination.interval_in_seconds);
+            self.errors
+                .set_hints(destination.size_in_mbs, destination.interval_in_seconds);
             tracing::info!(delivery_stream = %self.name, version, "destination updated");
             self.destination = destination;
             self.version = version;
         }
     }
 
-    /// Gives a batch its key and final bytes, and queues it for S3.
-    fn seal(&mut self, batch: Batch) {
+    /// Gives a batch its key and final bytes, and queues it for S3; error
+    /// records go under the error prefix.
+    fn seal(&mut self, batch: Batch, errors: bool) {
         self.apply_settings();
 
+        let (prefix, error_type) = match errors {
+            true => (&self.destination.error_prefix, Some("processing-failed")),
+            false => (&self.destination.prefix, None),
+        };
         let key = key::object_key(
-            &self.destination.prefix,
+            prefix,
+            error_type,
             &self.name,
             self.version,
             batch.oldest_arrival,
@@ -413,4 +487,22 @@ async fn receive(source: &mut Source) -> Option<Vec<Record>> {
         Source::DirectPut(receiver) => receiver.recv().await,
         Source::Kinesis(_) => std::future::pending().await,
     }
+}
+
+/// An error record, as AWS writes one for a record that failed processing:
+/// one JSON object a line, with the record's bytes in base64.
+fn error_record(record: &Record, failure: &crate::firehose::processing::Failure) -> Vec<u8> {
+    use base64::Engine;
+    let mut line = serde_json::json!({
+        "attemptsMade": 1,
+        "arrivalTimestamp": record.arrival.timestamp_millis(),
+        "errorCode": failure.code,
+        "errorMessage": failure.message,
+        "attemptEndingTimestamp": chrono::Utc::now().timestamp_millis(),
+        "rawData": base64::engine::general_purpose::STANDARD.encode(&record.data),
+    })
+    .to_string()
+    .into_bytes();
+    line.push(b'\n');
+    line
 }
