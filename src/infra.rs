@@ -464,21 +464,37 @@ async fn create_delivery_stream(
     }
 }
 
-/// Creates a stream unless it exists, and waits until it is ACTIVE (quietly:
-/// for tests, benchmarks and the walkthrough, which report on their own).
+/// Creates a provisioned stream of `shards` shards unless it exists, and
+/// waits until it is ACTIVE (quietly: for tests, benchmarks and the
+/// walkthrough, which report on their own).
 pub async fn ensure_stream(
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
     shards: i32,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    match kinesis
-        .create_stream()
-        .stream_name(stream)
-        .shard_count(shards)
-        .send()
-        .await
-    {
+    ensure_stream_with(kinesis, stream, Some(shards), timeout).await
+}
+
+/// [`ensure_stream`], on-demand when `shards` is `None`: what the AWS
+/// console's "Create data stream" makes by default (4 shards to start).
+pub async fn ensure_stream_with(
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    shards: Option<i32>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let request = kinesis.create_stream().stream_name(stream);
+    let request = match shards {
+        Some(shards) => request.shard_count(shards),
+        None => request.stream_mode_details(
+            aws_sdk_kinesis::types::StreamModeDetails::builder()
+                .stream_mode(aws_sdk_kinesis::types::StreamMode::OnDemand)
+                .build()
+                .expect("a stream mode is all it needs"),
+        ),
+    };
+    match request.send().await {
         Ok(_) => {}
         Err(err) if err.code() == Some("ResourceInUseException") => {}
         Err(err) => bail!(

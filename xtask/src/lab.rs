@@ -20,9 +20,6 @@ use anyhow::{Context, bail};
 use kinesis_lab::infra::{CLI_STREAM, LabNames, SOURCE_STREAM};
 use xshell::{Shell, cmd};
 
-/// The part 1 stream: the console's default is on demand; 2 provisioned shards
-/// behave the same for the lab, cost less on AWS, and work on every target.
-const CLI_SHARDS: i32 = 2;
 const EMULATOR_ADDRESS: &str = "127.0.0.1:4566";
 
 /// Walk through the lab: part1, part2, or one step of either.
@@ -50,6 +47,12 @@ enum Part {
     Part1 {
         #[command(subcommand)]
         step: Option<Part1Step>,
+
+        /// Create the stream provisioned with N shards. Without it the stream
+        /// is on-demand, as the console's "Create data stream" makes it when
+        /// the rest is left as default (lab step 1.1).
+        #[arg(long, global = true, value_name = "N")]
+        shards: Option<i32>,
     },
     /// Part 2: the streaming ETL with Firehose to S3 (steps 2.1 to 2.3).
     Part2 {
@@ -97,15 +100,18 @@ impl Lab {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         let session = LabSession::open(sh, self)?;
         match &self.part {
-            Part::Part1 { step: None } => part1(&session),
+            Part::Part1 { step: None, shards } => part1(&session, *shards),
             Part::Part1 {
                 step: Some(Part1Step::CreateStream),
-            } => create_cli_stream(&session),
+                shards,
+            } => create_cli_stream(&session, *shards),
             Part::Part1 {
                 step: Some(Part1Step::Consume),
+                ..
             } => session.run_until_interrupted(&["consume", "--stream", CLI_STREAM]),
             Part::Part1 {
                 step: Some(Part1Step::Produce),
+                ..
             } => produce_part1(&session).map(|_| ()),
             Part::Part2 { step, fast, sessions } => {
                 let timing = Timing::new(*fast, *sessions);
@@ -148,8 +154,8 @@ impl Timing {
     }
 }
 
-fn part1(session: &LabSession) -> anyhow::Result<()> {
-    create_cli_stream(session)?;
+fn part1(session: &LabSession, shards: Option<i32>) -> anyhow::Result<()> {
+    create_cli_stream(session, shards)?;
     step(
         "1.3",
         "Start the consumer",
@@ -172,19 +178,29 @@ fn part1(session: &LabSession) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn create_cli_stream(session: &LabSession) -> anyhow::Result<()> {
-    step(
-        "1.1",
-        &format!("Create the data stream {CLI_STREAM}"),
-        &format!(
-            "{CLI_SHARDS} shards. With the AWS CLI: aws kinesis create-stream --stream-name {CLI_STREAM} --shard-count {CLI_SHARDS}"
+fn create_cli_stream(session: &LabSession, shards: Option<i32>) -> anyhow::Result<()> {
+    let how = match shards {
+        None => format!(
+            "On-demand, as the console makes it when the rest is left as default (4 shards to start; \
+             --shards N for a provisioned stream). With the AWS CLI: aws kinesis create-stream \
+             --stream-name {CLI_STREAM} --stream-mode-details StreamMode=ON_DEMAND"
         ),
-    );
+        Some(n) => format!(
+            "{n} shards, provisioned. With the AWS CLI: aws kinesis create-stream --stream-name {CLI_STREAM} \
+             --shard-count {n}"
+        ),
+    };
+    step("1.1", &format!("Create the data stream {CLI_STREAM}"), &how);
     session.block_on(async {
         let clients = session.target().connect().await?;
         let started = Instant::now();
-        kinesis_lab::infra::ensure_stream(&clients.kinesis, CLI_STREAM, CLI_SHARDS, Duration::from_secs(300))
-            .await?;
+        kinesis_lab::infra::ensure_stream_with(
+            &clients.kinesis,
+            CLI_STREAM,
+            shards,
+            Duration::from_secs(300),
+        )
+        .await?;
         println!(
             "{CLI_STREAM} is ACTIVE after {:.1} s",
             started.elapsed().as_secs_f64()
