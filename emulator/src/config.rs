@@ -75,6 +75,9 @@ pub struct FirehoseOptions {
     /// [`FirehoseOptions::max_retry_delay`].
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// The local command that stands for each Lambda function (by ARN), for
+    /// the Lambda record processor: this emulator has no Lambda.
+    pub lambdas: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -112,6 +115,7 @@ impl Default for FirehoseOptions {
             poll_interval: Duration::from_secs(1),
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(10),
+            lambdas: Default::default(),
         }
     }
 }
@@ -131,6 +135,7 @@ impl Config {
                 poll_interval: Duration::from_millis(100),
                 retry_delay: Duration::from_millis(50),
                 max_retry_delay: Duration::from_millis(500),
+                ..FirehoseOptions::default()
             },
             ..Config::default()
         }

@@ -89,6 +89,14 @@ pub struct Args {
     #[arg(long)]
     pub enforce_limits: bool,
 
+    /// The local command that stands for a Lambda function, for Firehose's
+    /// Lambda record processor (this emulator has no Lambda). The command gets
+    /// Firehose's transformation event as JSON on standard input and writes
+    /// the function's response on standard output. Repeat for several
+    /// functions: --lambda arn:aws:lambda:us-east-1:000000000000:function:f="python3 f.py"
+    #[arg(long, value_name = "ARN=COMMAND", value_parser = lambda_mapping)]
+    pub lambda: Vec<(String, String)>,
+
     /// How long a shard iterator lives (AWS: 5 minutes).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub iterator_ttl: Duration,
@@ -119,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         firehose: FirehoseOptions {
             activation_delay: args.firehose_activation_delay,
+            lambdas: args.lambda.into_iter().collect(),
             ..FirehoseOptions::default()
         },
     };
@@ -172,6 +181,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     emulator.shutdown().await;
     say("stopped");
     Ok(())
+}
+
+/// `ARN=COMMAND`: a Lambda function's ARN and the command that stands for it.
+fn lambda_mapping(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((arn, command)) if arn.starts_with("arn:") && !command.trim().is_empty() => {
+            Ok((arn.to_owned(), command.to_owned()))
+        }
+        _ => Err(format!(
+            "expected ARN=COMMAND, such as arn:aws:lambda:us-east-1:000000000000:function:f=\"python3 f.py\"; got {text:?}"
+        )),
+    }
 }
 
 /// A status line on stdout. Whoever started us may have stopped reading (a

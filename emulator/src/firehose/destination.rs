@@ -92,6 +92,7 @@ impl S3Destination {
         config: &Object,
         member: &str,
         extended: bool,
+        lambdas: &std::collections::BTreeMap<String, String>,
     ) -> Result<S3Destination, FirehoseError> {
         let at = |field: &str| format!("{member}.{field}");
 
@@ -215,7 +216,7 @@ impl S3Destination {
         };
         let (processing, processing_config) = match extended {
             true => (
-                Processing::from_config(config, member)?,
+                Processing::from_config(config, member, lambdas)?,
                 config
                     .get("ProcessingConfiguration")
                     .filter(|v| !v.is_null())

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod destination;
 pub mod encryption;
 pub mod error;
+pub mod lambda;
 pub mod processing;
 pub mod state;
 pub mod tags;

@@ -10,12 +10,13 @@
 //! - `RecordDeAggregation`: a record holding several becomes several:
 //!   `SubRecordType` JSON (JSON objects one after the other) or DELIMITED
 //!   (split at the base64-encoded `Delimiter`);
+//! - `Lambda`: the records, a batch at a time, through the local command that
+//!   stands for the function ([`super::lambda`]);
 //! - `AppendDelimiterToRecord`: a newline after each record.
 //!
 //! A record a processor cannot handle (not gzip, not JSON) is not delivered
 //! with the others: it goes under the error output prefix as a
-//! `processing-failed` error record. `Lambda` and `MetadataExtraction` are
-//! refused by name.
+//! `processing-failed` error record. `MetadataExtraction` is refused by name.
 
 use std::io::Read;
 
@@ -32,6 +33,8 @@ pub struct Processing {
     decompress: bool,
     cloud_watch_logs: bool,
     de_aggregate: Option<SubRecords>,
+    /// The Lambda function's ARN and the command that stands for it.
+    pub lambda: Option<(String, String)>,
     append_delimiter: bool,
 }
 
@@ -51,7 +54,11 @@ pub struct Failure {
 impl Processing {
     /// The `ProcessingConfiguration` of an extended S3 destination; `None` when
     /// it is absent, disabled or lists no processor.
-    pub fn from_config(config: &Object, member: &str) -> Result<Option<Processing>, FirehoseError> {
+    pub fn from_config(
+        config: &Object,
+        member: &str,
+        lambdas: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Option<Processing>, FirehoseError> {
         let at = |field: &str| format!("{member}.processingConfiguration.{field}");
         let Some(section) = validate::opt_object(
             config,
@@ -120,7 +127,19 @@ impl Processing {
                         other => return Err(invalid(&format!("SubRecordType {other} (JSON or DELIMITED)"))),
                     })
                 }
-                "Lambda" | "MetadataExtraction" => {
+                "Lambda" => {
+                    let arn = parameter("LambdaArn")
+                        .ok_or_else(|| invalid("a Lambda processor without its LambdaArn parameter"))?;
+                    let command = lambdas.get(arn).ok_or_else(|| {
+                        FirehoseError::invalid_argument(format!(
+                            "the Lambda function {arn} has no local command: this emulator has no Lambda; start it \
+                             with --lambda {arn}=COMMAND, COMMAND reading Firehose's transformation event on \
+                             standard input and writing its response on standard output"
+                        ))
+                    })?;
+                    processing.lambda = Some((arn.to_owned(), command.clone()));
+                }
+                "MetadataExtraction" => {
                     return Err(FirehoseError::invalid_argument(format!(
                         "the {kind} processor is not supported by the kinesis-lab emulator yet"
                     )));
@@ -138,8 +157,9 @@ impl Processing {
         Ok((enabled && processing != Processing::default()).then_some(processing))
     }
 
-    /// The records `data` becomes, or why it cannot be processed.
-    pub fn apply(&self, data: Vec<u8>) -> Result<Vec<Vec<u8>>, Failure> {
+    /// The records `data` becomes before the Lambda function, or why it
+    /// cannot be processed.
+    pub fn before_lambda(&self, data: Vec<u8>) -> Result<Vec<Vec<u8>>, Failure> {
         let data = if self.decompress { gunzip(&data)? } else { data };
         let mut records = if self.cloud_watch_logs {
             log_messages(&data)?
@@ -153,10 +173,25 @@ impl Processing {
             }
             records = split;
         }
-        if self.append_delimiter {
-            records.iter_mut().for_each(|record| record.push(b'\n'));
-        }
         Ok(records)
+    }
+
+    /// A record as it is written, after the Lambda function.
+    pub fn after_lambda(&self, mut data: Vec<u8>) -> Vec<u8> {
+        if self.append_delimiter {
+            data.push(b'\n');
+        }
+        data
+    }
+
+    /// Every processor but Lambda, one record at a time.
+    #[cfg(test)]
+    fn apply(&self, data: Vec<u8>) -> Result<Vec<Vec<u8>>, Failure> {
+        Ok(self
+            .before_lambda(data)?
+            .into_iter()
+            .map(|record| self.after_lambda(record))
+            .collect())
     }
 }
 
@@ -264,7 +299,7 @@ mod tests {
 
     fn processing(processors: Value) -> Processing {
         let config = json!({"ProcessingConfiguration": {"Enabled": true, "Processors": processors}});
-        Processing::from_config(config.as_object().unwrap(), "d")
+        Processing::from_config(config.as_object().unwrap(), "d", &Default::default())
             .unwrap()
             .unwrap()
     }
@@ -323,14 +358,15 @@ mod tests {
     }
 
     #[test]
-    fn lambda_is_refused_by_name_and_disabled_means_none() {
-        let config =
-            json!({"ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Lambda"}]}});
-        let err = Processing::from_config(config.as_object().unwrap(), "d").unwrap_err();
-        assert!(err.message.contains("Lambda"), "{err}");
+    fn an_unmapped_lambda_is_refused_naming_the_flag_and_disabled_means_none() {
+        let config = json!({"ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Lambda", "Parameters": [
+            {"ParameterName": "LambdaArn", "ParameterValue": "arn:aws:lambda:us-east-1:000000000000:function:f"}
+        ]}]}});
+        let err = Processing::from_config(config.as_object().unwrap(), "d", &Default::default()).unwrap_err();
+        assert!(err.message.contains("--lambda"), "{err}");
         let off = json!({"ProcessingConfiguration": {"Enabled": false, "Processors": [{"Type": "AppendDelimiterToRecord"}]}});
         assert_eq!(
-            Processing::from_config(off.as_object().unwrap(), "d").unwrap(),
+            Processing::from_config(off.as_object().unwrap(), "d", &Default::default()).unwrap(),
             None
         );
     }

@@ -134,21 +134,25 @@ async fn processors_split_and_delimit_and_failures_become_error_records() {
     assert_eq!(raw, b"{broken");
 }
 
-/// Lambda is refused by name, not ignored.
-#[tokio::test]
-async fn a_lambda_processor_is_refused_by_name() {
-    let lab = Lab::start().await;
-    lab.create_bucket("bucket").await;
-    let processing = ProcessingConfiguration::builder()
+const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:shout";
+
+fn lambda_processing() -> ProcessingConfiguration {
+    ProcessingConfiguration::builder()
         .enabled(true)
         .processors(processor(
             ProcessorType::Lambda,
-            &[(
-                ProcessorParameterName::LambdaArn,
-                "arn:aws:lambda:us-east-1:000000000000:function:f",
-            )],
+            &[(ProcessorParameterName::LambdaArn, FUNCTION)],
         ))
-        .build();
+        .processors(processor(ProcessorType::AppendDelimiterToRecord, &[]))
+        .build()
+}
+
+/// A Lambda function with no local command is refused at creation, with the
+/// flag that maps one.
+#[tokio::test]
+async fn an_unmapped_lambda_is_refused_naming_the_flag() {
+    let lab = Lab::start().await;
+    lab.create_bucket("bucket").await;
     let refused = lab
         .firehose
         .create_delivery_stream()
@@ -157,7 +161,7 @@ async fn a_lambda_processor_is_refused_by_name() {
             ExtendedS3DestinationConfiguration::builder()
                 .role_arn(ROLE)
                 .bucket_arn("arn:aws:s3:::bucket")
-                .processing_configuration(processing)
+                .processing_configuration(lambda_processing())
                 .build()
                 .unwrap(),
         )
@@ -167,5 +171,89 @@ async fn a_lambda_processor_is_refused_by_name() {
     let message = aws_sdk_firehose::error::ProvideErrorMetadata::message(&refused)
         .unwrap_or_default()
         .to_owned();
-    assert!(message.contains("Lambda"), "{message}");
+    assert!(
+        message.contains(&format!("--lambda {FUNCTION}=COMMAND")),
+        "{message}"
+    );
+}
+
+/// With `--lambda ARN=COMMAND`, the command transforms records as the function
+/// would: what it returns Ok is written (then delimited), what it drops is
+/// not, and what it fails is an error record naming the function.
+#[tokio::test]
+async fn a_mapped_lambda_transforms_drops_and_fails_records() {
+    let transform = r#"python3 -c '
+import base64, json, sys
+out = []
+for r in json.load(sys.stdin)["records"]:
+    text = base64.b64decode(r["data"]).decode()
+    if text == "drop":
+        out.append({"recordId": r["recordId"], "result": "Dropped"})
+    elif text == "fail":
+        out.append({"recordId": r["recordId"], "result": "ProcessingFailed", "data": r["data"]})
+    else:
+        out.append({"recordId": r["recordId"], "result": "Ok", "data": base64.b64encode(text.upper().encode()).decode()})
+print(json.dumps({"records": out}))
+'"#;
+    let mut config = emulator::Config::for_tests();
+    config
+        .firehose
+        .lambdas
+        .insert(FUNCTION.to_owned(), transform.to_owned());
+    let lab = Lab::start_with(config).await;
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    lab.firehose
+        .create_delivery_stream()
+        .delivery_stream_name("shouted")
+        .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+        .kinesis_stream_source_configuration(
+            KinesisStreamSourceConfiguration::builder()
+                .kinesis_stream_arn(stream_arn("source"))
+                .role_arn(ROLE)
+                .build()
+                .unwrap(),
+        )
+        .extended_s3_destination_configuration(
+            ExtendedS3DestinationConfiguration::builder()
+                .role_arn(ROLE)
+                .bucket_arn("arn:aws:s3:::bucket")
+                .prefix("shouted/")
+                .error_output_prefix("failed/!{firehose:error-output-type}/")
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(1)
+                        .interval_in_seconds(0)
+                        .build(),
+                )
+                .processing_configuration(lambda_processing())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lab.put(
+        "source",
+        &[
+            "hello".to_owned(),
+            "drop".to_owned(),
+            "fail".to_owned(),
+            "world".to_owned(),
+        ],
+    )
+    .await;
+    let mut lines = lines_under(&lab, "shouted/", 2).await;
+    lines.sort();
+    assert_eq!(lines, ["HELLO", "WORLD"]);
+    let errors = lab
+        .wait_for_objects("bucket", "failed/processing-failed/", 1)
+        .await;
+    let error: serde_json::Value = serde_json::from_slice(errors[0].1.trim_ascii_end()).unwrap();
+    assert_eq!(error["errorCode"], "Lambda.ProcessingFailedStatus");
+    assert_eq!(error["lambdaArn"], FUNCTION);
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(error["rawData"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(raw, b"fail");
 }

@@ -132,10 +132,18 @@ async fn create(
         "extendedS3DestinationConfiguration",
     )?;
     let destination = match (s3, extended) {
-        (Some(config), None) => S3Destination::from_config(config, "s3DestinationConfiguration", false)?,
-        (None, Some(config)) => {
-            S3Destination::from_config(config, "extendedS3DestinationConfiguration", true)?
-        }
+        (Some(config), None) => S3Destination::from_config(
+            config,
+            "s3DestinationConfiguration",
+            false,
+            &firehose.options().lambdas,
+        )?,
+        (None, Some(config)) => S3Destination::from_config(
+            config,
+            "extendedS3DestinationConfiguration",
+            true,
+            &firehose.options().lambdas,
+        )?,
         (Some(_), Some(_)) => {
             return Err(FirehoseError::invalid_argument(
                 "Exactly one destination configuration is supported for a Firehose",
@@ -256,7 +264,7 @@ async fn create(
     };
     let destination = Arc::new(destination);
     let delivery = Delivery::start(
-        name.clone(),
+        arn.clone(),
         version_id,
         destination.clone(),
         source,

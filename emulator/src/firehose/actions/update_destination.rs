@@ -110,7 +110,12 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
         "s3DestinationUpdate"
     };
     let config = merged.as_object().expect("a destination is an object");
-    let destination = Arc::new(S3Destination::from_config(config, member, extended)?);
+    let destination = Arc::new(S3Destination::from_config(
+        config,
+        member,
+        extended,
+        &firehose.options().lambdas,
+    )?);
 
     let before = (
         stream.request.clone(),

@@ -37,6 +37,7 @@ use tokio::time::{Instant, sleep_until};
 use self::buffer::{Batch, Buffer};
 use self::source::{KinesisSource, SourceError};
 use super::destination::S3Destination;
+use super::lambda;
 use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
 
@@ -74,8 +75,10 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Starts delivering for the delivery stream `arn`
+    /// (`arn:aws:firehose:<region>:<account>:deliverystream/<name>`).
     pub fn start(
-        name: String,
+        arn: String,
         version: u64,
         destination: Arc<S3Destination>,
         source: Source,
@@ -91,8 +94,10 @@ impl Delivery {
             Some((state, committed)) => (Some(state), committed),
             None => (None, Checkpoint::default()),
         };
+        let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
         let worker = Worker {
             name,
+            arn,
             settings: settings_changed,
             state,
             sealed: committed.clone(),
@@ -154,6 +159,7 @@ struct Object {
 
 struct Worker {
     name: String,
+    arn: String,
     settings: watch::Receiver<(Arc<S3Destination>, u64)>,
     /// On disk, with a durable data directory.
     state: Option<Arc<StreamState>>,
@@ -201,7 +207,7 @@ impl Worker {
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 _ = stop.changed() => break,
-                Some(records) = receive(&mut source) => self.take_in(records),
+                Some(records) = receive(&mut source) => self.take_in(records).await,
             }
             // Reading happens here, never inside the select: a read cut short
             // half-way would lose track of a shard.
@@ -231,7 +237,7 @@ impl Worker {
             Source::DirectPut(receiver) => {
                 receiver.close();
                 while let Some(records) = receiver.recv().await {
-                    self.take_in(records);
+                    self.take_in(records).await;
                 }
             }
         }
@@ -273,7 +279,7 @@ impl Worker {
         };
         match read {
             Ok(records) => {
-                self.take_in(records);
+                self.take_in(records).await;
                 true
             }
             Err(SourceError::StreamNotFound(stream)) => {
@@ -290,20 +296,25 @@ impl Worker {
 
     /// Buffers records, through the destination's processors if it has any:
     /// a record they fail on goes to the error buffer as an error record.
-    fn take_in(&mut self, records: Vec<Record>) {
+    async fn take_in(&mut self, records: Vec<Record>) {
         let now = Instant::now();
         let mut full = Vec::new();
         let mut errors_full = Vec::new();
-        for record in records {
-            let Some(processing) = &self.destination.processing else {
+        let Some(processing) = self.destination.processing.clone() else {
+            for record in records {
                 self.buffer.push(record, now, &mut full);
-                continue;
-            };
-            match processing.apply(record.data.clone()) {
+            }
+            self.seal_full(full, errors_full);
+            return;
+        };
+        // Before the Lambda function: each record into the records it becomes.
+        // Like an aggregate's user records, only the last of them moves the
+        // checkpoint. (A record processed into nothing, a CloudWatch control
+        // message, moves it with the next one.)
+        let mut staged: Vec<Record> = Vec::new();
+        for record in records {
+            match processing.before_lambda(record.data.clone()) {
                 Ok(parts) => {
-                    // Like an aggregate's user records: only the last moves the
-                    // checkpoint. (A record processed into nothing, a CloudWatch
-                    // control message, moves it with the next one.)
                     let last = parts.len().saturating_sub(1);
                     for (index, data) in parts.into_iter().enumerate() {
                         let origin = if index == last {
@@ -311,23 +322,57 @@ impl Worker {
                         } else {
                             Default::default()
                         };
-                        self.buffer.push(
-                            Record {
-                                data,
-                                origin,
-                                ..record.clone()
-                            },
-                            now,
-                            &mut full,
-                        );
+                        staged.push(Record {
+                            data,
+                            origin,
+                            ..record.clone()
+                        });
                     }
                 }
                 Err(failure) => {
-                    let data = error_record(&record, &failure);
+                    let data = error_record(&record, &failure, None);
                     self.errors.push(Record { data, ..record }, now, &mut errors_full);
                 }
             }
         }
+        let outcomes = match &processing.lambda {
+            Some((arn, command)) if !staged.is_empty() => {
+                let region = self.arn.split(':').nth(3).unwrap_or_default().to_owned();
+                let sent: Vec<lambda::Sent> = staged
+                    .iter()
+                    .map(|r| lambda::Sent {
+                        arrival_ms: r.arrival.timestamp_millis(),
+                        data: &r.data,
+                    })
+                    .collect();
+                let outcomes = lambda::invoke(command, &self.arn, &region, &sent).await;
+                outcomes.into_iter().map(|o| (o, Some(arn.as_str()))).collect()
+            }
+            _ => staged
+                .iter()
+                .map(|r| (lambda::Outcome::Ok(r.data.clone()), None))
+                .collect::<Vec<_>>(),
+        };
+        for (record, (outcome, arn)) in staged.into_iter().zip(outcomes) {
+            match outcome {
+                lambda::Outcome::Ok(data) => {
+                    let data = processing.after_lambda(data);
+                    self.buffer.push(Record { data, ..record }, now, &mut full);
+                }
+                // Dropped on purpose: nothing to write. (Its place in the source
+                // moves the checkpoint with the next record written.)
+                lambda::Outcome::Dropped => {}
+                lambda::Outcome::Failed(failure) => {
+                    let data = error_record(&record, &failure, arn);
+                    self.errors.push(Record { data, ..record }, now, &mut errors_full);
+                }
+            }
+        }
+        self.seal_full(full, errors_full);
+    }
+
+    /// Seals the batches that filled up, each with what the other buffer holds.
+    fn seal_full(&mut self, full: Vec<Batch>, errors_full: Vec<Batch>) {
         for batch in full {
             let errors = self.errors.take();
             self.seal_pair(errors, Some(batch));
@@ -491,18 +536,24 @@ async fn receive(source: &mut Source) -> Option<Vec<Record>> {
 
 /// An error record, as AWS writes one for a record that failed processing:
 /// one JSON object a line, with the record's bytes in base64.
-fn error_record(record: &Record, failure: &crate::firehose::processing::Failure) -> Vec<u8> {
+fn error_record(
+    record: &Record,
+    failure: &crate::firehose::processing::Failure,
+    lambda_arn: Option<&str>,
+) -> Vec<u8> {
     use base64::Engine;
-    let mut line = serde_json::json!({
+    let mut error = serde_json::json!({
         "attemptsMade": 1,
         "arrivalTimestamp": record.arrival.timestamp_millis(),
         "errorCode": failure.code,
         "errorMessage": failure.message,
         "attemptEndingTimestamp": chrono::Utc::now().timestamp_millis(),
         "rawData": base64::engine::general_purpose::STANDARD.encode(&record.data),
-    })
-    .to_string()
-    .into_bytes();
+    });
+    if let Some(arn) = lambda_arn {
+        error["lambdaArn"] = arn.into();
+    }
+    let mut line = error.to_string().into_bytes();
     line.push(b'\n');
     line
 }
