@@ -9,13 +9,21 @@ use crate::{interrupt, temp_path};
 /// Starts the emulator; returns it, its URL, and the reader of its stdout (which
 /// may already hold the lines after the first).
 fn start(args: &[&str]) -> (Child, String, BufReader<ChildStdout>) {
-    let data = temp_path(&format!("emulator-data-{}", args.join("-")));
+    spawn(
+        &temp_path(&format!("emulator-data-{}", args.join("-"))),
+        args,
+        Stdio::piped(),
+    )
+}
+
+/// Starts the emulator on `data` with `args`, and reads its first line for its URL.
+fn spawn(data: &std::path::Path, args: &[&str], stderr: Stdio) -> (Child, String, BufReader<ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
         .args(["emulator", "--port", "0", "--data-dir"])
-        .arg(&data)
+        .arg(data)
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -81,30 +89,13 @@ fn a_taken_port_says_what_to_do() {
 
 /// Starts the emulator on `data`, with what it needs to be quick about it.
 fn start_on(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
-        .args([
-            "emulator",
-            "--port",
-            "0",
-            "--firehose-activation-delay",
-            "0s",
-            "--kinesis-status-delay",
-            "0s",
-        ])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect(&first)
-        .to_owned();
+    let quick = [
+        "--firehose-activation-delay",
+        "0s",
+        "--kinesis-status-delay",
+        "0s",
+    ];
+    let (child, url, mut stdout) = spawn(data, &quick, Stdio::null());
     // Keep reading, so that the emulator never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     (child, url)

@@ -318,17 +318,7 @@ async fn zip_snappy_and_hadoop_snappy_write_their_formats() {
         if let Some(extension) = extension {
             destination = destination.file_extension(extension);
         }
-        lab.firehose
-            .create_delivery_stream()
-            .delivery_stream_name(name)
-            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-            .kinesis_stream_source_configuration(
-                KinesisStreamSourceConfiguration::builder()
-                    .kinesis_stream_arn(stream_arn("source"))
-                    .role_arn(ROLE)
-                    .build()
-                    .unwrap(),
-            )
+        lab.from_kinesis(name, "source")
             .extended_s3_destination_configuration(destination.build().unwrap())
             .send()
             .await

@@ -130,8 +130,14 @@ impl<E> Lab<E> {
         self.s3.create_bucket().bucket(name).send().await.unwrap();
     }
 
-    /// A delivery stream from a Kinesis stream to a bucket, as the lab makes them.
-    pub async fn create_delivery_stream(&self, name: &str, source: &str, bucket: &str, hints: (i32, i32)) {
+    /// A CreateDeliveryStream for a stream reading the Kinesis stream
+    /// `source`; the caller adds the destination.
+    pub fn from_kinesis(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> aws_sdk_firehose::operation::create_delivery_stream::builders::CreateDeliveryStreamFluentBuilder
+    {
         self.firehose
             .create_delivery_stream()
             .delivery_stream_name(name)
@@ -143,6 +149,11 @@ impl<E> Lab<E> {
                     .build()
                     .unwrap(),
             )
+    }
+
+    /// A delivery stream from a Kinesis stream to a bucket, as the lab makes them.
+    pub async fn create_delivery_stream(&self, name: &str, source: &str, bucket: &str, hints: (i32, i32)) {
+        self.from_kinesis(name, source)
             .s3_destination_configuration(s3_destination(bucket, hints).build().unwrap())
             .send()
             .await

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use aws_sdk_firehose::types::{
-    BufferingHints, DeliveryStreamType, ExtendedS3DestinationConfiguration, KinesisStreamSourceConfiguration,
-    ProcessingConfiguration, Processor, ProcessorParameter, ProcessorParameterName, ProcessorType,
+    BufferingHints, ExtendedS3DestinationConfiguration, ProcessingConfiguration, Processor,
+    ProcessorParameter, ProcessorParameterName, ProcessorType,
 };
 use base64::Engine;
 
-use crate::{Lab, ROLE, stream_arn};
+use crate::{Lab, ROLE};
 
 fn processor(kind: ProcessorType, parameters: &[(ProcessorParameterName, &str)]) -> Processor {
     let mut processor = Processor::builder().r#type(kind);
@@ -66,17 +66,7 @@ async fn processors_split_and_delimit_and_failures_become_error_records() {
             &[(ProcessorParameterName::SubRecordType, "JSON")],
         ))
         .build();
-    lab.firehose
-        .create_delivery_stream()
-        .delivery_stream_name("processed")
-        .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-        .kinesis_stream_source_configuration(
-            KinesisStreamSourceConfiguration::builder()
-                .kinesis_stream_arn(stream_arn("source"))
-                .role_arn(ROLE)
-                .build()
-                .unwrap(),
-        )
+    lab.from_kinesis("processed", "source")
         .extended_s3_destination_configuration(
             ExtendedS3DestinationConfiguration::builder()
                 .role_arn(ROLE)
@@ -203,17 +193,7 @@ print(json.dumps({"records": out}))
     let lab = Lab::start_with(config).await;
     lab.create_stream("source", 1).await;
     lab.create_bucket("bucket").await;
-    lab.firehose
-        .create_delivery_stream()
-        .delivery_stream_name("shouted")
-        .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-        .kinesis_stream_source_configuration(
-            KinesisStreamSourceConfiguration::builder()
-                .kinesis_stream_arn(stream_arn("source"))
-                .role_arn(ROLE)
-                .build()
-                .unwrap(),
-        )
+    lab.from_kinesis("shouted", "source")
         .extended_s3_destination_configuration(
             ExtendedS3DestinationConfiguration::builder()
                 .role_arn(ROLE)

@@ -1,11 +1,10 @@
 //! S3 keys as AWS keeps them: any key is stored and read back exactly, inside
 //! its own bucket (issue 10, finding 6).
 
-use aws_sdk_firehose::types::{DeliveryStreamType, KinesisStreamSourceConfiguration};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::{Lab, ROLE, records, s3_destination, split_json, stream_arn};
+use crate::{Lab, records, s3_destination, split_json};
 
 async fn put(lab: &Lab, bucket: &str, key: &str, body: &str) {
     lab.s3
@@ -212,17 +211,7 @@ async fn a_firehose_prefix_aws_accepts_is_delivered() {
     lab.create_bucket("bucket").await;
     let long_prefix = format!("long/{}/", "p".repeat(200));
     for (name, prefix) in [("slash", "/lab/"), ("long", long_prefix.as_str())] {
-        lab.firehose
-            .create_delivery_stream()
-            .delivery_stream_name(name)
-            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-            .kinesis_stream_source_configuration(
-                KinesisStreamSourceConfiguration::builder()
-                    .kinesis_stream_arn(stream_arn("source"))
-                    .role_arn(ROLE)
-                    .build()
-                    .unwrap(),
-            )
+        lab.from_kinesis(name, "source")
             .s3_destination_configuration(s3_destination("bucket", (1, 0)).prefix(prefix).build().unwrap())
             .send()
             .await
