@@ -1,5 +1,6 @@
 //! `cargo xtask compat`: the AWS CLI and boto3 run the lab's part 2 against a
-//! fresh emulator, unchanged but for the endpoint.
+//! fresh emulator, unchanged but for the endpoint; the AWS CLI also routes the
+//! lab's sessions by country with Firehose's dynamic partitioning.
 //!
 //! The scripts live in `emulator/compat/`. This is how we know that learners'
 //! usual tools work with the emulator; `.ci/run` runs it on every change.
@@ -10,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-/// Run the lab's part 2 with the AWS CLI and with boto3 against a new emulator.
+/// Run the lab's part 2 with the AWS CLI and with boto3 against a new emulator,
+/// and Firehose's dynamic partitioning with the AWS CLI.
 ///
 /// Needs `aws` and Python's boto3 (pip install awscli boto3).
 #[derive(Debug, clap::Args)]
@@ -38,6 +40,7 @@ impl Compat {
         let url = emulator.url.clone();
         let result = (|| {
             cmd!(sh, "bash emulator/compat/lab_part2_awscli.sh {url} 2").run()?;
+            cmd!(sh, "bash emulator/compat/partition_by_country_awscli.sh {url}").run()?;
             cmd!(
                 sh,
                 "python3 emulator/compat/lab_part2_boto3.py --endpoint-url {url} --interval 2"
@@ -47,7 +50,7 @@ impl Compat {
         })();
         emulator.stop();
         result.context("a compatibility script failed against the emulator")?;
-        println!("the AWS CLI and boto3 ran the lab's part 2 against the emulator");
+        println!("the AWS CLI and boto3 ran the lab's part 2 and dynamic partitioning against the emulator");
         Ok(())
     }
 }

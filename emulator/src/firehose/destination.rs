@@ -4,9 +4,12 @@
 //! Both `S3DestinationConfiguration` (what the lab uses) and
 //! `ExtendedS3DestinationConfiguration` are accepted; AWS describes such a
 //! destination under both names, and so do we. Features the emulator does not
-//! have (Lambda processing, format conversion, dynamic partitioning, backup,
-//! time zones other than UTC, ZIP and Snappy) are refused by name rather than
-//! silently ignored.
+//! have (format conversion, backup, time zones other than UTC) are refused by
+//! name rather than silently ignored.
+//!
+//! Dynamic partitioning is checked here as AWS checks it: it needs an
+//! ErrorOutputPrefix, buffers of 64 MiB or more, and a Prefix with partition
+//! key expressions whose processor (MetadataExtraction, Lambda) is there.
 
 use std::sync::LazyLock;
 
@@ -24,6 +27,10 @@ static FILE_EXTENSION: LazyLock<Regex> = LazyLock::new(|| validate::anchored(r"^
 
 /// AWS's defaults when `BufferingHints` leaves a value out.
 pub const DEFAULT_SIZE_IN_MBS: u32 = 5;
+/// With dynamic partitioning, buffers are at least this size (and this by default).
+pub const MIN_PARTITIONED_SIZE_IN_MBS: u32 = 64;
+/// `RetryOptions.DurationInSeconds` of dynamic partitioning when not given.
+const DEFAULT_PARTITIONING_RETRY_SECONDS: i64 = 300;
 pub const DEFAULT_INTERVAL_IN_SECONDS: u32 = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +90,8 @@ pub struct S3Destination {
     /// Where records that fail processing go: ErrorOutputPrefix, or else
     /// `<Prefix><error-output-type>/` and the hour folders.
     pub error_prefix: Prefix,
+    /// `DynamicPartitioningConfiguration` as described back, when enabled.
+    pub dynamic_partitioning: Option<Value>,
 }
 
 impl S3Destination {
@@ -128,6 +137,10 @@ impl S3Destination {
             ));
         }
 
+        let dynamic_partitioning = match extended {
+            true => dynamic_partitioning(config, member)?,
+            false => None,
+        };
         let hints = validate::opt_object(config, "BufferingHints", &at("bufferingHints"))?;
         let hint = |key: &str, field: &str, min: i64, max: i64, default: u32| -> Result<u32, FirehoseError> {
             let member = at(&format!("bufferingHints.{field}"));
@@ -143,7 +156,19 @@ impl S3Destination {
                 None => Ok(default),
             }
         };
-        let size_in_mbs = hint("SizeInMBs", "sizeInMBs", 1, 128, DEFAULT_SIZE_IN_MBS)?;
+        let size_in_mbs = match dynamic_partitioning {
+            None => hint("SizeInMBs", "sizeInMBs", 1, 128, DEFAULT_SIZE_IN_MBS)?,
+            Some(_) => {
+                let size = hint("SizeInMBs", "sizeInMBs", 1, 128, MIN_PARTITIONED_SIZE_IN_MBS)?;
+                if size < MIN_PARTITIONED_SIZE_IN_MBS {
+                    return Err(FirehoseError::invalid_argument(format!(
+                        "BufferingHints.SizeInMBs must be at least {MIN_PARTITIONED_SIZE_IN_MBS} when dynamic \
+                         partitioning is enabled (it is {size})"
+                    )));
+                }
+                size
+            }
+        };
         let interval_in_seconds = hint(
             "IntervalInSeconds",
             "intervalInSeconds",
@@ -224,6 +249,12 @@ impl S3Destination {
             ),
             false => (None, None),
         };
+        check_partitioning(
+            &prefix,
+            error_prefix_text,
+            dynamic_partitioning.is_some(),
+            processing.as_ref(),
+        )?;
         if extended {
             check_extended_features(config, member)?;
             if let Some(extension) = validate::opt_str(config, "FileExtension", &at("fileExtension"))? {
@@ -256,6 +287,7 @@ impl S3Destination {
             processing,
             processing_config,
             error_prefix,
+            dynamic_partitioning,
         })
     }
 
@@ -283,6 +315,9 @@ impl S3Destination {
         if self.file_extension != self.compression.extension() {
             extended["FileExtension"] = json!(self.file_extension);
         }
+        if let Some(partitioning) = &self.dynamic_partitioning {
+            extended["DynamicPartitioningConfiguration"] = partitioning.clone();
+        }
         json!({
             "DestinationId": "destinationId-000000000001",
             "S3DestinationDescription": s3,
@@ -294,18 +329,11 @@ impl S3Destination {
 /// Extended features the emulator cannot honour: refuse them when turned on.
 fn check_extended_features(config: &Object, member: &str) -> Result<(), FirehoseError> {
     let at = |field: &str| format!("{member}.{field}");
-    for (key, field, feature) in [
-        (
-            "DataFormatConversionConfiguration",
-            "dataFormatConversionConfiguration",
-            "DataFormatConversionConfiguration (Parquet and ORC)",
-        ),
-        (
-            "DynamicPartitioningConfiguration",
-            "dynamicPartitioningConfiguration",
-            "DynamicPartitioningConfiguration",
-        ),
-    ] {
+    for (key, field, feature) in [(
+        "DataFormatConversionConfiguration",
+        "dataFormatConversionConfiguration",
+        "DataFormatConversionConfiguration (Parquet and ORC)",
+    )] {
         if let Some(section) = validate::opt_object(config, key, &at(field))? {
             // AWS's default for these is "enabled" once the section is there.
             if validate::opt_bool(section, "Enabled", &at(&format!("{field}.enabled")))?.unwrap_or(true) {
@@ -322,6 +350,88 @@ fn check_extended_features(config: &Object, member: &str) -> Result<(), Firehose
         && !matches!(zone, "" | "UTC")
     {
         return Err(unsupported(&format!("CustomTimeZone {zone} (only UTC)")));
+    }
+    Ok(())
+}
+
+/// `DynamicPartitioningConfiguration`, as described back when it is enabled.
+fn dynamic_partitioning(config: &Object, member: &str) -> Result<Option<Value>, FirehoseError> {
+    let at = |field: &str| format!("{member}.dynamicPartitioningConfiguration.{field}");
+    let Some(section) = validate::opt_object(
+        config,
+        "DynamicPartitioningConfiguration",
+        &format!("{member}.dynamicPartitioningConfiguration"),
+    )?
+    else {
+        return Ok(None);
+    };
+    if !validate::opt_bool(section, "Enabled", &at("enabled"))?.unwrap_or(false) {
+        return Ok(None);
+    }
+    let retry = match validate::opt_object(section, "RetryOptions", &at("retryOptions"))? {
+        Some(retry) => validate::opt_int(retry, "DurationInSeconds", &at("retryOptions.durationInSeconds"))?,
+        None => None,
+    };
+    let retry = retry.unwrap_or(DEFAULT_PARTITIONING_RETRY_SECONDS);
+    validate::range(&at("retryOptions.durationInSeconds"), retry, 0, 7200)?;
+    Ok(Some(
+        json!({"Enabled": true, "RetryOptions": {"DurationInSeconds": retry}}),
+    ))
+}
+
+/// The rules that tie a prefix's partition keys to dynamic partitioning and to
+/// the processors that give the keys.
+fn check_partitioning(
+    prefix: &Prefix,
+    error_prefix_text: Option<&str>,
+    enabled: bool,
+    processing: Option<&Processing>,
+) -> Result<(), FirehoseError> {
+    let has_query = processing.is_some_and(|p| p.metadata_query.is_some());
+    let has_lambda = processing.is_some_and(|p| p.lambda.is_some());
+    let mut keys = prefix.partition_keys().peekable();
+    if !enabled {
+        if let Some(expression) = keys.next() {
+            return Err(invalid_prefix(format!(
+                "\"!{{{expression}}}\" needs dynamic partitioning: set \
+                 DynamicPartitioningConfiguration.Enabled to true"
+            )));
+        }
+        if has_query {
+            return Err(FirehoseError::invalid_argument(
+                "the MetadataExtraction processor needs dynamic partitioning: set \
+                 DynamicPartitioningConfiguration.Enabled to true",
+            ));
+        }
+        return Ok(());
+    }
+    if error_prefix_text.is_none_or(str::is_empty) {
+        return Err(FirehoseError::invalid_argument(
+            "ErrorOutputPrefix is required when dynamic partitioning is enabled: records that cannot be \
+             partitioned are delivered under it",
+        ));
+    }
+    if keys.peek().is_none() {
+        return Err(invalid_prefix(
+            "with dynamic partitioning enabled, Prefix must use a partition key: \
+             !{partitionKeyFromQuery:name} or !{partitionKeyFromLambda:name}"
+                .to_owned(),
+        ));
+    }
+    for expression in keys {
+        let (needed, processor) = match expression.starts_with("partitionKeyFromQuery:") {
+            true => (
+                has_query,
+                "a MetadataExtraction processor whose query gives that key",
+            ),
+            false => (
+                has_lambda,
+                "a Lambda processor that returns it in metadata.partitionKeys",
+            ),
+        };
+        if !needed {
+            return Err(invalid_prefix(format!("\"!{{{expression}}}\" needs {processor}")));
+        }
     }
     Ok(())
 }

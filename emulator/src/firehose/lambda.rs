@@ -7,12 +7,13 @@
 //! (`invocationId`, `deliveryStreamArn`, `region`, and `records`, each with a
 //! `recordId`, an `approximateArrivalTimestamp` and its `data` in base64), and
 //! writes on standard output `{"records": [{"recordId", "result", "data"}]}`,
-//! where `result` is `Ok`, `Dropped` or `ProcessingFailed`. A record it does
+//! where `result` is `Ok`, `Dropped` or `ProcessingFailed`, and a record may
+//! carry `metadata.partitionKeys` for dynamic partitioning. A record it does
 //! not return, returns twice, or fails is an error record, as on AWS; so is
 //! every record of an invocation that fails (the command exits with an error
 //! or answers something else).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -30,7 +31,8 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 /// What became of one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Ok(Vec<u8>),
+    /// The record as the function returned it, with its partition keys.
+    Ok(Vec<u8>, BTreeMap<String, String>),
     Dropped,
     Failed(Failure),
 }
@@ -47,6 +49,14 @@ struct Returned {
     result: String,
     #[serde(default)]
     data: Option<String>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(rename = "partitionKeys", default)]
+    partition_keys: BTreeMap<String, serde_json::Value>,
 }
 
 /// One record sent to the function: its arrival (milliseconds) and data.
@@ -138,7 +148,7 @@ fn outcomes(response: Response, sent: usize) -> Vec<Outcome> {
             ),
             Some([record]) => match record.result.as_str() {
                 "Ok" => match record.data.as_deref().map(|data| BASE64.decode(data)) {
-                    Some(Ok(data)) => Outcome::Ok(data),
+                    Some(Ok(data)) => Outcome::Ok(data, partition_keys(record.metadata.as_ref())),
                     _ => failed(
                         "Lambda.InvalidReturnedData",
                         "the function returned data that is not base64",
@@ -159,14 +169,33 @@ fn outcomes(response: Response, sent: usize) -> Vec<Outcome> {
         .collect()
 }
 
+/// The partition keys a function returned: strings as they are, numbers and
+/// booleans as their JSON text; a null is no key.
+fn partition_keys(metadata: Option<&Metadata>) -> BTreeMap<String, String> {
+    let Some(metadata) = metadata else {
+        return BTreeMap::new();
+    };
+    metadata
+        .partition_keys
+        .iter()
+        .filter_map(|(name, value)| match value {
+            serde_json::Value::String(text) => Some((name.clone(), text.clone())),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                Some((name.clone(), value.to_string()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_command_transforms_drops_and_fails_records() {
-        // Upper-cases the first record, drops the second, fails the third, and
-        // forgets the fourth.
+        // Upper-cases the first record (with partition keys), drops the second,
+        // fails the third, and forgets the fourth.
         let command = r#"python3 -c '
 import base64, json, sys
 event = json.load(sys.stdin)
@@ -174,7 +203,8 @@ out = []
 for r in event["records"]:
     i = int(r["recordId"])
     if i == 0:
-        out.append({"recordId": r["recordId"], "result": "Ok", "data": base64.b64encode(base64.b64decode(r["data"]).upper()).decode()})
+        out.append({"recordId": r["recordId"], "result": "Ok", "data": base64.b64encode(base64.b64decode(r["data"]).upper()).decode(),
+                    "metadata": {"partitionKeys": {"k": "v", "n": 3, "none": None}}})
     elif i == 1:
         out.append({"recordId": r["recordId"], "result": "Dropped"})
     elif i == 2:
@@ -189,7 +219,8 @@ print(json.dumps({"records": out}))
             })
             .collect();
         let outcomes = invoke(command, "arn", "us-east-1", &sent).await;
-        assert_eq!(outcomes[0], Outcome::Ok(b"A".to_vec()));
+        let keys = [("k".to_owned(), "v".to_owned()), ("n".to_owned(), "3".to_owned())].into();
+        assert_eq!(outcomes[0], Outcome::Ok(b"A".to_vec(), keys));
         assert_eq!(outcomes[1], Outcome::Dropped);
         assert!(matches!(&outcomes[2], Outcome::Failed(f) if f.code == "Lambda.ProcessingFailedStatus"));
         assert!(matches!(&outcomes[3], Outcome::Failed(f) if f.code == "Lambda.MissingRecordId"));

@@ -16,6 +16,7 @@ pub mod destination;
 pub mod encryption;
 pub mod error;
 pub mod lambda;
+pub mod partitioning;
 pub mod processing;
 pub mod state;
 pub mod tags;

@@ -12,11 +12,14 @@
 //!   (split at the base64-encoded `Delimiter`);
 //! - `Lambda`: the records, a batch at a time, through the local command that
 //!   stands for the function ([`super::lambda`]);
+//! - `MetadataExtraction`: a JQ query that gives each record its partition
+//!   keys, for dynamic partitioning ([`super::partitioning`]);
 //! - `AppendDelimiterToRecord`: a newline after each record.
 //!
 //! A record a processor cannot handle (not gzip, not JSON) is not delivered
 //! with the others: it goes under the error output prefix as a
-//! `processing-failed` error record. `MetadataExtraction` is refused by name.
+//! `processing-failed` error record (`partitioning-failed` when it is the
+//! partition keys that cannot be had).
 
 use std::io::Read;
 
@@ -25,6 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use super::error::FirehoseError;
+use super::partitioning::MetadataQuery;
 use super::validate::{self, Object};
 
 /// The processors of one destination, in the order they run.
@@ -35,6 +39,8 @@ pub struct Processing {
     de_aggregate: Option<SubRecords>,
     /// The Lambda function's ARN and the command that stands for it.
     pub lambda: Option<(String, String)>,
+    /// `MetadataExtraction`'s query, compiled.
+    pub metadata_query: Option<MetadataQuery>,
     append_delimiter: bool,
 }
 
@@ -140,9 +146,19 @@ impl Processing {
                     processing.lambda = Some((arn.to_owned(), command.clone()));
                 }
                 "MetadataExtraction" => {
-                    return Err(FirehoseError::invalid_argument(format!(
-                        "the {kind} processor is not supported by the kinesis-lab emulator yet"
-                    )));
+                    let query = parameter("MetadataExtractionQuery").ok_or_else(|| {
+                        invalid(
+                            "a MetadataExtraction processor without its MetadataExtractionQuery parameter",
+                        )
+                    })?;
+                    match parameter("JsonParsingEngine") {
+                        None | Some("JQ-1.6") => {}
+                        Some(other) => {
+                            return Err(invalid(&format!("JsonParsingEngine {other} (JQ-1.6 only)")));
+                        }
+                    }
+                    let query = MetadataQuery::compile(query).map_err(FirehoseError::invalid_argument)?;
+                    processing.metadata_query = Some(query);
                 }
                 other => {
                     return Err(FirehoseError::validation(

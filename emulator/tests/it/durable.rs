@@ -7,7 +7,7 @@ use emulator::Config;
 
 use crate::{Lab, records};
 
-fn durable(dir: &std::path::Path) -> Config {
+pub fn durable(dir: &std::path::Path) -> Config {
     Config {
         data_dir: Some(dir.to_path_buf()),
         durable: true,

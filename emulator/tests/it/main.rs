@@ -16,6 +16,7 @@ mod endpoint;
 mod lab;
 mod memory;
 mod operations;
+mod partitioning;
 mod processing;
 mod s3_keys;
 mod stream_arn;
@@ -158,6 +159,26 @@ impl<E> Lab<E> {
             .send()
             .await
             .unwrap();
+    }
+
+    /// The S3 destination of a delivery stream, as DescribeDeliveryStream
+    /// describes it.
+    pub async fn extended_destination(
+        &self,
+        name: &str,
+    ) -> aws_sdk_firehose::types::ExtendedS3DestinationDescription {
+        let described = self
+            .firehose
+            .describe_delivery_stream()
+            .delivery_stream_name(name)
+            .send()
+            .await
+            .unwrap();
+        let description = described.delivery_stream_description.unwrap();
+        description.destinations[0]
+            .extended_s3_destination_description
+            .clone()
+            .unwrap()
     }
 
     /// Puts records on a stream, each with its own partition key.

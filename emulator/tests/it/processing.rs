@@ -12,7 +12,7 @@ use base64::Engine;
 
 use crate::{Lab, ROLE};
 
-fn processor(kind: ProcessorType, parameters: &[(ProcessorParameterName, &str)]) -> Processor {
+pub fn processor(kind: ProcessorType, parameters: &[(ProcessorParameterName, &str)]) -> Processor {
     let mut processor = Processor::builder().r#type(kind);
     for (name, value) in parameters {
         processor = processor.parameters(
@@ -85,16 +85,7 @@ async fn processors_split_and_delimit_and_failures_become_error_records() {
         .send()
         .await
         .unwrap();
-    let described = lab
-        .firehose
-        .describe_delivery_stream()
-        .delivery_stream_name("processed")
-        .send()
-        .await
-        .unwrap();
-    let extended = described.delivery_stream_description().unwrap().destinations()[0]
-        .extended_s3_destination_description()
-        .unwrap();
+    let extended = lab.extended_destination("processed").await;
     assert_eq!(extended.processing_configuration().unwrap().processors().len(), 2);
 
     lab.put(
@@ -124,7 +115,7 @@ async fn processors_split_and_delimit_and_failures_become_error_records() {
     assert_eq!(raw, b"{broken");
 }
 
-const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:shout";
+pub const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:shout";
 
 fn lambda_processing() -> ProcessingConfiguration {
     ProcessingConfiguration::builder()

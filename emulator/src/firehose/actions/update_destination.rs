@@ -110,6 +110,17 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
         "s3DestinationUpdate"
     };
     let config = merged.as_object().expect("a destination is an object");
+    let partitioned = config
+        .get("DynamicPartitioningConfiguration")
+        .and_then(|section| section.get("Enabled"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if partitioned != stream.destination.dynamic_partitioning.is_some() {
+        return Err(FirehoseError::invalid_argument(
+            "Dynamic partitioning can only be turned on or off when a delivery stream is created; \
+             create a new delivery stream for it",
+        ));
+    }
     let destination = Arc::new(S3Destination::from_config(
         config,
         member,

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::Record;
-use crate::firehose::state::Checkpoint;
 
 /// Records waiting to be written, and when the oldest arrived.
 #[derive(Debug)]
@@ -24,8 +23,8 @@ pub struct Buffer {
     /// When the oldest buffered record was buffered, and when it arrived at its
     /// source (which names the object).
     oldest: Option<(Instant, DateTime<Utc>)>,
-    /// Where the buffered records came from.
-    checkpoint: Checkpoint,
+    /// The ticket of the oldest record held ([`super::ledger`]).
+    oldest_ticket: Option<u64>,
 }
 
 /// A buffer's worth of records, ready to become one S3 object.
@@ -34,8 +33,8 @@ pub struct Batch {
     pub body: Vec<u8>,
     pub records: usize,
     pub oldest_arrival: DateTime<Utc>,
-    /// How far these records move the delivery stream's checkpoint.
-    pub checkpoint: Checkpoint,
+    /// The ticket of the oldest record in the batch ([`super::ledger`]).
+    pub oldest_ticket: u64,
 }
 
 impl Buffer {
@@ -46,7 +45,7 @@ impl Buffer {
             body: Vec::new(),
             records: 0,
             oldest: None,
-            checkpoint: Checkpoint::default(),
+            oldest_ticket: None,
         }
     }
 
@@ -61,7 +60,7 @@ impl Buffer {
     /// An object never exceeds the limit: a record that would overflow it goes to
     /// the next object (unless it is larger than the limit on its own, in which
     /// case it is an object on its own).
-    pub fn push(&mut self, record: Record, now: Instant, full: &mut Vec<Batch>) {
+    pub fn push(&mut self, record: Record, ticket: u64, now: Instant, full: &mut Vec<Batch>) {
         if self.records > 0 && self.body.len() + record.data.len() > self.size_limit {
             full.extend(self.take());
         }
@@ -70,7 +69,7 @@ impl Buffer {
         }
         self.body.extend_from_slice(&record.data);
         self.records += 1;
-        self.checkpoint.advance(&record.origin);
+        self.oldest_ticket.get_or_insert(ticket);
         if self.body.len() >= self.size_limit {
             full.extend(self.take());
         }
@@ -93,12 +92,24 @@ impl Buffer {
             body: std::mem::take(&mut self.body),
             records,
             oldest_arrival,
-            checkpoint: std::mem::take(&mut self.checkpoint),
+            oldest_ticket: self
+                .oldest_ticket
+                .take()
+                .expect("a buffer with records has tickets"),
         })
     }
 
     pub fn is_empty(&self) -> bool {
         self.records == 0
+    }
+
+    /// The bytes held.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn oldest_ticket(&self) -> Option<u64> {
+        self.oldest_ticket
     }
 }
 
@@ -110,7 +121,7 @@ mod tests {
         Record {
             data: text.as_bytes().to_vec(),
             arrival: DateTime::from_timestamp(1_727_000_000, 0).unwrap(),
-            origin: Checkpoint::default(),
+            origin: Default::default(),
         }
     }
 
@@ -119,8 +130,8 @@ mod tests {
         let mut buffer = Buffer::new(1, 60);
         let mut full = Vec::new();
         let now = Instant::now();
-        buffer.push(record("{\"a\":1}"), now, &mut full);
-        buffer.push(record("{\"b\":2}"), now, &mut full);
+        buffer.push(record("{\"a\":1}"), 0, now, &mut full);
+        buffer.push(record("{\"b\":2}"), 0, now, &mut full);
         assert!(full.is_empty());
         let batch = buffer.take().unwrap();
         assert_eq!(batch.body, b"{\"a\":1}{\"b\":2}");
@@ -135,7 +146,7 @@ mod tests {
         let now = Instant::now();
         let piece = "x".repeat(300 * 1024);
         for _ in 0..7 {
-            buffer.push(record(&piece), now, &mut full);
+            buffer.push(record(&piece), 0, now, &mut full);
         }
         // 3 records fit in 1 MiB (900 KiB), a 4th would not: batches of 3, 3, then 1 waiting.
         assert_eq!(full.iter().map(|b| b.records).collect::<Vec<_>>(), [3, 3]);
@@ -148,10 +159,10 @@ mod tests {
         let mut buffer = Buffer::new(1, 900);
         let mut full = Vec::new();
         let now = Instant::now();
-        buffer.push(record(&"x".repeat(1024 * 1024)), now, &mut full);
+        buffer.push(record(&"x".repeat(1024 * 1024)), 0, now, &mut full);
         assert_eq!(full.len(), 1);
-        buffer.push(record("small"), now, &mut full);
-        buffer.push(record(&"y".repeat(2 * 1024 * 1024)), now, &mut full);
+        buffer.push(record("small"), 0, now, &mut full);
+        buffer.push(record(&"y".repeat(2 * 1024 * 1024)), 0, now, &mut full);
         assert_eq!(full.iter().map(|b| b.records).collect::<Vec<_>>(), [1, 1, 1]);
         assert!(buffer.is_empty());
     }
@@ -161,8 +172,8 @@ mod tests {
         let mut buffer = Buffer::new(1, 60);
         let start = Instant::now();
         assert_eq!(buffer.deadline(), None);
-        buffer.push(record("a"), start, &mut Vec::new());
-        buffer.push(record("b"), start + Duration::from_secs(30), &mut Vec::new());
+        buffer.push(record("a"), 0, start, &mut Vec::new());
+        buffer.push(record("b"), 0, start + Duration::from_secs(30), &mut Vec::new());
         assert_eq!(buffer.deadline(), Some(start + Duration::from_secs(60)));
         assert!(!buffer.is_due(start + Duration::from_secs(59)));
         assert!(buffer.is_due(start + Duration::from_secs(60)));
@@ -174,7 +185,7 @@ mod tests {
     fn interval_zero_is_due_at_once() {
         let mut buffer = Buffer::new(1, 0);
         let now = Instant::now();
-        buffer.push(record("a"), now, &mut Vec::new());
+        buffer.push(record("a"), 0, now, &mut Vec::new());
         assert!(buffer.is_due(now));
     }
 }

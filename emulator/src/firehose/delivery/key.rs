@@ -3,13 +3,18 @@
 //! `<evaluated Prefix><name>-<version>-YYYY-MM-DD-HH-MM-SS-<random>[.gz]`
 //!
 //! A `Prefix` may hold expressions: `!{timestamp:yyyy/MM/dd}` (a Java-style date
-//! pattern, in UTC) and `!{firehose:random-string}`. A prefix with no timestamp
-//! expression gets `YYYY/MM/DD/HH/` appended, so `firehose/` becomes
-//! `firehose/2024/09/22/04/`. Every time in the key is the arrival time of the
-//! oldest record in the object.
+//! pattern, in UTC), `!{firehose:random-string}`, and with dynamic partitioning
+//! `!{partitionKeyFromQuery:name}` and `!{partitionKeyFromLambda:name}`
+//! ([`crate::firehose::partitioning`]). A prefix with no timestamp and no
+//! partition key expression gets `YYYY/MM/DD/HH/` appended, so `firehose/`
+//! becomes `firehose/2024/09/22/04/`. Every time in the key is the arrival
+//! time of the oldest record in the object.
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
+
+use crate::firehose::partitioning::{Extracted, PartitionKeys};
+use crate::firehose::processing::Failure;
 
 /// A prefix, parsed and checked once when the delivery stream is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,8 @@ enum Part {
     Timestamp(String),
     RandomString,
     ErrorOutputType,
+    /// `partitionKeyFromQuery:name` or `partitionKeyFromLambda:name`.
+    PartitionKey(String),
 }
 
 /// Which prefix is being parsed: some expressions belong to only one of them.
@@ -35,6 +42,10 @@ pub enum PrefixKind {
 
 /// AWS's `!{firehose:random-string}` is 11 characters.
 const RANDOM_STRING_LEN: usize = 11;
+
+/// An evaluated prefix is at most this long; a partition whose prefix would be
+/// longer cannot be delivered.
+pub const MAX_EVALUATED_LEN: usize = 512;
 
 impl Prefix {
     pub fn parse(text: &str, kind: PrefixKind) -> Result<Prefix, String> {
@@ -69,9 +80,48 @@ impl Prefix {
         self.parts.contains(&Part::ErrorOutputType)
     }
 
-    /// Without a timestamp expression, AWS appends the hour folders itself.
+    /// The partition key expressions, as `partitionKeyFromQuery:name`.
+    pub fn partition_keys(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::PartitionKey(expression) => Some(expression.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The partition a record belongs to: the values of this prefix's
+    /// partition key expressions, or why it has none.
+    pub fn partition(&self, extracted: &Extracted<'_>) -> Result<PartitionKeys, Failure> {
+        let mut keys = PartitionKeys::default();
+        for expression in self.partition_keys() {
+            keys.0.insert(expression.to_owned(), extracted.get(expression)?);
+        }
+        let literal: usize = self
+            .parts
+            .iter()
+            .map(|part| match part {
+                Part::Literal(text) => text.len(),
+                _ => 0,
+            })
+            .sum();
+        let evaluated = literal + keys.0.values().map(String::len).sum::<usize>();
+        if evaluated > MAX_EVALUATED_LEN {
+            return Err(Failure {
+                code: crate::firehose::partitioning::FAILED,
+                message: format!(
+                    "the prefix evaluated with this record's partition keys is over {MAX_EVALUATED_LEN} characters"
+                ),
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Without a timestamp expression, AWS appends the hour folders itself;
+    /// a partitioned prefix is used as it is.
     fn adds_time_folders(&self) -> bool {
-        !self.parts.iter().any(|part| matches!(part, Part::Timestamp(_)))
+        !self
+            .parts
+            .iter()
+            .any(|part| matches!(part, Part::Timestamp(_) | Part::PartitionKey(_)))
     }
 
     /// The prefix for an object whose oldest record arrived at `oldest`.
@@ -79,6 +129,7 @@ impl Prefix {
         &self,
         oldest: DateTime<Utc>,
         error_output_type: Option<&str>,
+        keys: &PartitionKeys,
         rng: &mut impl RngExt,
     ) -> String {
         let mut out = String::new();
@@ -88,6 +139,11 @@ impl Prefix {
                 Part::Timestamp(format) => out.push_str(&oldest.format(format).to_string()),
                 Part::RandomString => out.extend((0..RANDOM_STRING_LEN).map(|_| random_char(rng))),
                 Part::ErrorOutputType => out.push_str(error_output_type.unwrap_or("processing-failed")),
+                // The partition a buffer holds always has every key of the
+                // prefix it was sealed with ([`Prefix::partition`]).
+                Part::PartitionKey(expression) => {
+                    out.push_str(keys.0.get(expression).map(String::as_str).unwrap_or_default())
+                }
             }
         }
         if self.adds_time_folders() {
@@ -98,9 +154,11 @@ impl Prefix {
 }
 
 /// The full key of an object.
+#[allow(clippy::too_many_arguments)]
 pub fn object_key(
     prefix: &Prefix,
     error_output_type: Option<&str>,
+    keys: &PartitionKeys,
     name: &str,
     version: u64,
     oldest: DateTime<Utc>,
@@ -110,7 +168,7 @@ pub fn object_key(
     let uuid = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
     format!(
         "{}{name}-{version}-{}-{uuid}{extension}",
-        prefix.evaluate(oldest, error_output_type, rng),
+        prefix.evaluate(oldest, error_output_type, keys, rng),
         oldest.format("%Y-%m-%d-%H-%M-%S"),
     )
 }
@@ -139,11 +197,21 @@ fn parse_expression(expression: &str, kind: PrefixKind) -> Result<Part, String> 
         ("firehose", other) => Err(format!(
             "unknown firehose expression \"{other}\"; expected random-string or error-output-type"
         )),
-        ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) => Err(format!(
-            "\"!{{{expression}}}\" needs dynamic partitioning, which this emulator does not support"
+        ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) if kind == PrefixKind::ErrorOutputPrefix => {
+            Err(format!(
+                "the expression \"!{{{expression}}}\" is not allowed in ErrorOutputPrefix: \
+                 a record that goes there may have no partition key"
+            ))
+        }
+        ("partitionKeyFromQuery" | "partitionKeyFromLambda", "") => Err(format!(
+            "the expression \"!{{{expression}}}\" names no partition key"
         )),
+        ("partitionKeyFromQuery" | "partitionKeyFromLambda", _) => {
+            Ok(Part::PartitionKey(expression.to_owned()))
+        }
         (other, _) => Err(format!(
-            "unknown expression namespace \"{other}\"; expected timestamp or firehose"
+            "unknown expression namespace \"{other}\"; expected timestamp, firehose, \
+             partitionKeyFromQuery or partitionKeyFromLambda"
         )),
     }
 }
@@ -227,6 +295,7 @@ mod tests {
         let key = object_key(
             &prefix,
             None,
+            &PartitionKeys::default(),
             "de-c2w2lab1-firehose-usa",
             1,
             at(),
@@ -244,7 +313,16 @@ mod tests {
     #[test]
     fn an_empty_prefix_still_gets_the_hour_folders_and_gzip_gets_gz() {
         let prefix = Prefix::parse("", PrefixKind::Prefix).unwrap();
-        let key = object_key(&prefix, None, "s", 3, at(), ".gz", &mut StdRng::seed_from_u64(1));
+        let key = object_key(
+            &prefix,
+            None,
+            &PartitionKeys::default(),
+            "s",
+            3,
+            at(),
+            ".gz",
+            &mut StdRng::seed_from_u64(1),
+        );
         assert!(key.starts_with("2024/09/22/04/s-3-2024-09-22-04-37-13-"), "{key}");
         assert!(key.ends_with(".gz"));
     }
@@ -257,7 +335,12 @@ mod tests {
         )
         .unwrap();
         assert!(prefix.has_expressions());
-        let evaluated = prefix.evaluate(at(), None, &mut StdRng::seed_from_u64(1));
+        let evaluated = prefix.evaluate(
+            at(),
+            None,
+            &PartitionKeys::default(),
+            &mut StdRng::seed_from_u64(1),
+        );
         let (head, random) = evaluated.strip_suffix('/').unwrap().rsplit_once('/').unwrap();
         assert_eq!(head, "data/2024/09-22T04");
         assert_eq!(random.len(), 11);
@@ -271,7 +354,12 @@ mod tests {
     #[test]
     fn a_random_string_alone_still_gets_the_hour_folders() {
         let prefix = Prefix::parse("p/!{firehose:random-string}/", PrefixKind::Prefix).unwrap();
-        let evaluated = prefix.evaluate(at(), None, &mut StdRng::seed_from_u64(1));
+        let evaluated = prefix.evaluate(
+            at(),
+            None,
+            &PartitionKeys::default(),
+            &mut StdRng::seed_from_u64(1),
+        );
         assert_eq!(evaluated.len(), "p/".len() + 11 + "/2024/09/22/04/".len());
         assert!(evaluated.ends_with("/2024/09/22/04/"), "{evaluated}");
     }
@@ -284,7 +372,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            prefix.evaluate(at(), Some("processing-failed"), &mut StdRng::seed_from_u64(1)),
+            prefix.evaluate(
+                at(),
+                Some("processing-failed"),
+                &PartitionKeys::default(),
+                &mut StdRng::seed_from_u64(1)
+            ),
             "errors/processing-failed/2024/09/22/04/"
         );
         let err = Prefix::parse("x/!{firehose:error-output-type}/", PrefixKind::Prefix).unwrap_err();
@@ -299,12 +392,51 @@ mod tests {
             ("!{timestamp:}", "empty pattern"),
             ("!{timestamp:EEE}", "\"EEE\" are not supported"),
             ("!{firehose:uuid}", "unknown firehose expression"),
-            ("!{partitionKeyFromQuery:id}", "dynamic partitioning"),
+            ("!{partitionKeyFromQuery:}", "names no partition key"),
             ("!{env:HOME}", "unknown expression namespace"),
         ];
         for (text, reason) in cases {
             let err = Prefix::parse(text, PrefixKind::Prefix).unwrap_err();
             assert!(err.contains(reason), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_partitioned_prefix_takes_the_records_keys_and_no_hour_folders() {
+        let prefix = Prefix::parse(
+            "customer=!{partitionKeyFromQuery:customer}/device=!{partitionKeyFromLambda:device}/",
+            PrefixKind::Prefix,
+        )
+        .unwrap();
+        let query = [("customer".to_owned(), "c-17".to_owned())].into();
+        let lambda = [("device".to_owned(), "ios".to_owned())].into();
+        let extracted = Extracted {
+            query: Some(&query),
+            lambda: Some(&lambda),
+        };
+        let keys = prefix.partition(&extracted).unwrap();
+        assert_eq!(
+            prefix.evaluate(at(), None, &keys, &mut StdRng::seed_from_u64(1)),
+            "customer=c-17/device=ios/"
+        );
+        let missing = prefix
+            .partition(&Extracted {
+                query: Some(&query),
+                lambda: None,
+            })
+            .unwrap_err();
+        assert!(missing.message.contains("\"device\""), "{}", missing.message);
+        let long = [("customer".to_owned(), "x".repeat(MAX_EVALUATED_LEN))].into();
+        let too_long = prefix.partition(&Extracted {
+            query: Some(&long),
+            lambda: Some(&lambda),
+        });
+        assert!(too_long.unwrap_err().message.contains("over 512"));
+        let err = Prefix::parse(
+            "e/!{partitionKeyFromQuery:customer}/!{firehose:error-output-type}/",
+            PrefixKind::ErrorOutputPrefix,
+        )
+        .unwrap_err();
+        assert!(err.contains("not allowed in ErrorOutputPrefix"), "{err}");
     }
 }

@@ -2,10 +2,14 @@
 //!
 //! 1. Take records in: read the Kinesis source about once a second
 //!    ([`source`]), or receive what `PutRecord`/`PutRecordBatch` were given.
-//! 2. Buffer them until the buffering hints say "deliver" ([`buffer`]).
-//! 3. Seal the buffer into an object with its final key ([`key`]), gzipped if
+//! 2. Run them through the destination's processors, if any
+//!    ([`crate::firehose::processing`]).
+//! 3. Buffer them until the buffering hints say "deliver" ([`buffer`]): one
+//!    buffer for the records, or with dynamic partitioning one per partition
+//!    ([`crate::firehose::partitioning`]), and one per kind of error record.
+//! 4. Seal a buffer into an object with its final key ([`key`]), compressed if
 //!    asked, and queue it.
-//! 4. Write the queued objects to S3, in order. When S3 refuses (say the bucket
+//! 5. Write the queued objects to S3, in order. When S3 refuses (say the bucket
 //!    does not exist yet), the object stays queued and is retried with growing
 //!    delays: nothing is dropped, and it lands once the bucket exists.
 //!
@@ -13,15 +17,17 @@
 //! writes it, so stopping the emulator loses nothing that S3 would accept.
 //!
 //! With a durable data directory, each written object moves the stream's
-//! checkpoint on disk ([`crate::firehose::state`]): a restart resumes after the
-//! last record S3 took, so what S3 refused is delivered after the restart.
+//! checkpoint on disk ([`crate::firehose::state`]) as far as the [`ledger`]
+//! allows: a restart resumes after the last record that nothing holds any
+//! more, so what S3 refused is delivered after the restart.
 
 pub mod buffer;
 pub mod compress;
 pub mod key;
+pub mod ledger;
 pub mod source;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,9 +41,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use self::buffer::{Batch, Buffer};
+use self::ledger::Ledger;
 use self::source::{KinesisSource, SourceError};
 use super::destination::S3Destination;
 use super::lambda;
+use super::partitioning::{self, Extracted, MAX_ACTIVE_PARTITIONS, PartitionKeys};
+use super::processing::{Failure, Processing};
 use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
 
@@ -65,6 +74,15 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// written: the records wait in Kinesis instead of in memory.
 const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
 
+/// When the buffers together hold more than this (many partitions, each
+/// filling towards 64 MiB or more), the largest is delivered early.
+const MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
+
+/// The error output types of error records, as `!{firehose:error-output-type}`
+/// spells them.
+const PROCESSING_FAILED: &str = "processing-failed";
+const PARTITIONING_FAILED: &str = "partitioning-failed";
+
 /// The handle on a running delivery.
 #[derive(Debug)]
 pub struct Delivery {
@@ -88,8 +106,6 @@ impl Delivery {
     ) -> Delivery {
         let (stop, stopped) = watch::channel(false);
         let (settings, settings_changed) = watch::channel((destination.clone(), version));
-        let buffer = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
-        let errors = Buffer::new(destination.size_in_mbs, destination.interval_in_seconds);
         let (state, committed) = match state {
             Some((state, committed)) => (Some(state), committed),
             None => (None, Checkpoint::default()),
@@ -100,14 +116,14 @@ impl Delivery {
             arn,
             settings: settings_changed,
             state,
-            sealed: committed.clone(),
             committed,
+            ledger: Ledger::default(),
             version,
             destination,
             s3,
             options,
-            buffer,
-            errors,
+            buffers: BTreeMap::new(),
+            buffered_bytes: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
             retry_at: None,
@@ -153,8 +169,16 @@ struct Object {
     key: String,
     body: bytes::Bytes,
     records: usize,
-    /// The checkpoint once this object and those before it are written.
-    checkpoint: Checkpoint,
+    /// The ticket of its oldest record ([`ledger`]).
+    oldest_ticket: u64,
+}
+
+/// What a buffer holds: error records of one type, or records of one
+/// partition (the one partition, without dynamic partitioning).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Target {
+    Errors(&'static str),
+    Records(PartitionKeys),
 }
 
 struct Worker {
@@ -165,15 +189,15 @@ struct Worker {
     state: Option<Arc<StreamState>>,
     /// What S3 has taken.
     committed: Checkpoint,
-    /// What the sealed objects cover, written or not.
-    sealed: Checkpoint,
+    /// Which records are still held, so that `committed` never passes them.
+    ledger: Ledger,
     version: u64,
     destination: Arc<S3Destination>,
     s3: aws_sdk_s3::Client,
     options: FirehoseOptions,
-    buffer: Buffer,
-    /// Error records of records the processors failed on.
-    errors: Buffer,
+    /// The buffers holding records; a buffer is removed once emptied.
+    buffers: BTreeMap<Target, Buffer>,
+    buffered_bytes: usize,
     queue: VecDeque<Object>,
     queued_bytes: usize,
     /// When to try S3 again after a refusal.
@@ -194,16 +218,12 @@ impl Worker {
                 Source::Kinesis(kinesis) if self.queued_bytes < MAX_QUEUED_BYTES => kinesis.next_read_at(),
                 _ => None,
             };
-            let wake = [
-                next_read,
-                self.buffer.deadline(),
-                self.errors.deadline(),
-                self.retry_at,
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| Instant::now() + idle);
+            let buffers = self.buffers.values().filter_map(Buffer::deadline).min();
+            let wake = [next_read, buffers, self.retry_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + idle);
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 _ = stop.changed() => break,
@@ -218,9 +238,7 @@ impl Worker {
                 // The source stream is gone: nothing more will come.
                 break;
             }
-            if self.buffer.is_due(Instant::now()) || self.errors.is_due(Instant::now()) {
-                self.seal_buffer();
-            }
+            self.seal_due(Instant::now());
             if self.retry_at.is_none_or(|at| at <= Instant::now()) {
                 self.write_queue().await;
             }
@@ -241,7 +259,8 @@ impl Worker {
                 }
             }
         }
-        self.seal_buffer();
+        self.apply_settings();
+        self.seal_all();
         let deadline = Instant::now() + SHUTDOWN_DEADLINE;
         while !self.queue.is_empty() && Instant::now() < deadline {
             if let Some(at) = self.retry_at {
@@ -295,43 +314,41 @@ impl Worker {
     }
 
     /// Buffers records, through the destination's processors if it has any:
-    /// a record they fail on goes to the error buffer as an error record.
+    /// a record they fail on goes to an error buffer as an error record.
     async fn take_in(&mut self, records: Vec<Record>) {
+        self.apply_settings();
         let now = Instant::now();
+        let first = self.ledger.take_in(records.iter().map(|record| &record.origin));
+        let tickets = first..;
         let mut full = Vec::new();
-        let mut errors_full = Vec::new();
-        let Some(processing) = self.destination.processing.clone() else {
-            for record in records {
-                self.buffer.push(record, now, &mut full);
+        let destination = self.destination.clone();
+        let Some(processing) = &destination.processing else {
+            for (ticket, record) in tickets.zip(records) {
+                self.push(
+                    Target::Records(PartitionKeys::default()),
+                    record,
+                    ticket,
+                    now,
+                    &mut full,
+                );
             }
-            self.seal_full(full, errors_full);
-            return;
+            return self.seal_batches(full);
         };
-        // Before the Lambda function: each record into the records it becomes.
-        // Like an aggregate's user records, only the last of them moves the
-        // checkpoint. (A record processed into nothing, a CloudWatch control
-        // message, moves it with the next one.)
-        let mut staged: Vec<Record> = Vec::new();
-        for record in records {
+        // Before the Lambda function: each record into the records it becomes,
+        // all with the ticket of the record they came from.
+        let mut staged: Vec<(u64, Record)> = Vec::new();
+        for (ticket, record) in tickets.zip(records) {
             match processing.before_lambda(record.data.clone()) {
-                Ok(parts) => {
-                    let last = parts.len().saturating_sub(1);
-                    for (index, data) in parts.into_iter().enumerate() {
-                        let origin = if index == last {
-                            record.origin.clone()
-                        } else {
-                            Default::default()
-                        };
-                        staged.push(Record {
-                            data,
-                            origin,
-                            ..record.clone()
-                        });
-                    }
-                }
+                Ok(parts) => staged.extend(parts.into_iter().map(|data| {
+                    let part = Record {
+                        data,
+                        ..record.clone()
+                    };
+                    (ticket, part)
+                })),
                 Err(failure) => {
-                    let data = error_record(&record, &failure, None);
-                    self.errors.push(Record { data, ..record }, now, &mut errors_full);
+                    let error = error_record(&record, &failure, None);
+                    self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
             }
         }
@@ -340,7 +357,7 @@ impl Worker {
                 let region = self.arn.split(':').nth(3).unwrap_or_default().to_owned();
                 let sent: Vec<lambda::Sent> = staged
                     .iter()
-                    .map(|r| lambda::Sent {
+                    .map(|(_, r)| lambda::Sent {
                         arrival_ms: r.arrival.timestamp_millis(),
                         data: &r.data,
                     })
@@ -350,73 +367,168 @@ impl Worker {
             }
             _ => staged
                 .iter()
-                .map(|r| (lambda::Outcome::Ok(r.data.clone()), None))
+                .map(|(_, r)| (lambda::Outcome::Ok(r.data.clone(), BTreeMap::new()), None))
                 .collect::<Vec<_>>(),
         };
-        for (record, (outcome, arn)) in staged.into_iter().zip(outcomes) {
+        for ((ticket, record), (outcome, arn)) in staged.into_iter().zip(outcomes) {
             match outcome {
-                lambda::Outcome::Ok(data) => {
-                    let data = processing.after_lambda(data);
-                    self.buffer.push(Record { data, ..record }, now, &mut full);
+                lambda::Outcome::Ok(data, lambda_keys) => {
+                    let record = Record { data, ..record };
+                    match self.partition(processing, &record.data, &lambda_keys) {
+                        Ok(keys) => {
+                            let data = processing.after_lambda(record.data);
+                            let record = Record { data, ..record };
+                            self.push(Target::Records(keys), record, ticket, now, &mut full);
+                        }
+                        Err(failure) => {
+                            let error = error_record(&record, &failure, None);
+                            self.push(Target::Errors(PARTITIONING_FAILED), error, ticket, now, &mut full);
+                        }
+                    }
                 }
-                // Dropped on purpose: nothing to write. (Its place in the source
-                // moves the checkpoint with the next record written.)
+                // Dropped on purpose: nothing to write, nothing held.
                 lambda::Outcome::Dropped => {}
                 lambda::Outcome::Failed(failure) => {
-                    let data = error_record(&record, &failure, arn);
-                    self.errors.push(Record { data, ..record }, now, &mut errors_full);
+                    let error = error_record(&record, &failure, arn);
+                    self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
             }
         }
-        self.seal_full(full, errors_full);
+        self.seal_batches(full);
     }
 
-    /// Seals the batches that filled up, each with what the other buffer holds.
-    fn seal_full(&mut self, full: Vec<Batch>, errors_full: Vec<Batch>) {
-        for batch in full {
-            let errors = self.errors.take();
-            self.seal_pair(errors, Some(batch));
+    /// The partition of a record, with dynamic partitioning: its keys from the
+    /// MetadataExtraction query and from the Lambda function, as the prefix
+    /// uses them.
+    fn partition(
+        &self,
+        processing: &Processing,
+        data: &[u8],
+        lambda_keys: &BTreeMap<String, String>,
+    ) -> Result<PartitionKeys, Failure> {
+        if self.destination.dynamic_partitioning.is_none() {
+            return Ok(PartitionKeys::default());
         }
-        for batch in errors_full {
-            let records = self.buffer.take();
-            self.seal_pair(Some(batch), records);
+        let query_keys = match &processing.metadata_query {
+            Some(query) => Some(query.extract(data)?),
+            None => None,
+        };
+        let extracted = Extracted {
+            query: query_keys.as_ref(),
+            lambda: Some(lambda_keys),
+        };
+        let keys = self.destination.prefix.partition(&extracted)?;
+        let target = Target::Records(keys);
+        let active = self
+            .buffers
+            .keys()
+            .filter(|t| matches!(t, Target::Records(_)))
+            .count();
+        if active >= MAX_ACTIVE_PARTITIONS && !self.buffers.contains_key(&target) {
+            return Err(Failure {
+                code: partitioning::TOO_MANY_PARTITIONS,
+                message: format!(
+                    "{MAX_ACTIVE_PARTITIONS} partitions are buffering already, AWS's default quota for a delivery stream"
+                ),
+            });
         }
+        let Target::Records(keys) = target else {
+            unreachable!()
+        };
+        Ok(keys)
     }
 
-    fn seal_buffer(&mut self) {
-        let (errors, records) = (self.errors.take(), self.buffer.take());
-        self.seal_pair(errors, records);
+    /// Adds a record to the buffer of `target`, opening it if need be; what
+    /// fills up lands in `full`.
+    fn push(
+        &mut self,
+        target: Target,
+        record: Record,
+        ticket: u64,
+        now: Instant,
+        full: &mut Vec<(Target, Batch)>,
+    ) {
+        let (size, interval) = (self.destination.size_in_mbs, self.destination.interval_in_seconds);
+        let buffer = self
+            .buffers
+            .entry(target.clone())
+            .or_insert_with(|| Buffer::new(size, interval));
+        let before = buffer.len();
+        let mut batches = Vec::new();
+        buffer.push(record, ticket, now, &mut batches);
+        self.buffered_bytes = self.buffered_bytes - before + buffer.len();
+        if buffer.is_empty() {
+            self.buffers.remove(&target);
+        }
+        full.extend(batches.into_iter().map(|batch| (target.clone(), batch)));
     }
 
-    /// Seals the error buffer and the record buffer together, errors first.
-    /// Records of one shard may be in both: the first object's checkpoint
-    /// stays where it was, and the second one's covers both, so that a resume
-    /// after the first object never skips records of the second.
-    fn seal_pair(&mut self, errors: Option<Batch>, records: Option<Batch>) {
-        match (errors, records) {
-            (Some(mut errors), Some(mut records)) => {
-                let mut both = std::mem::take(&mut errors.checkpoint);
-                both.advance(&records.checkpoint);
-                records.checkpoint = both;
-                self.seal(errors, true);
-                self.seal(records, false);
+    /// Seals the batches that filled up; then, while the buffers hold too
+    /// much together, the largest of them.
+    fn seal_batches(&mut self, full: Vec<(Target, Batch)>) {
+        for (target, batch) in full {
+            self.seal(&target, batch);
+        }
+        while self.buffered_bytes > MAX_BUFFERED_BYTES {
+            let largest = self
+                .buffers
+                .iter()
+                .max_by_key(|(_, buffer)| buffer.len())
+                .map(|(target, _)| target.clone());
+            match largest {
+                Some(target) => self.seal_target(&target),
+                None => break,
             }
-            (Some(errors), None) => self.seal(errors, true),
-            (None, Some(records)) => self.seal(records, false),
-            (None, None) => {}
         }
     }
 
-    /// Takes UpdateDestination's settings, if any came: the buffer's hints
+    /// Seals every buffer whose interval has run out.
+    fn seal_due(&mut self, now: Instant) {
+        self.apply_settings();
+        let due: Vec<Target> = self
+            .buffers
+            .iter()
+            .filter(|(_, buffer)| buffer.is_due(now))
+            .map(|(target, _)| target.clone())
+            .collect();
+        for target in due {
+            self.seal_target(&target);
+        }
+    }
+
+    fn seal_all(&mut self) {
+        let all: Vec<Target> = self.buffers.keys().cloned().collect();
+        for target in all {
+            self.seal_target(&target);
+        }
+    }
+
+    fn seal_target(&mut self, target: &Target) {
+        if let Some(mut buffer) = self.buffers.remove(target) {
+            self.buffered_bytes -= buffer.len();
+            if let Some(batch) = buffer.take() {
+                self.seal(target, batch);
+            }
+        }
+    }
+
+    /// Takes UpdateDestination's settings, if any came: the buffers' hints
     /// change now, and the next object sealed has the new key, bucket and
-    /// compression.
+    /// compression. New partition keys seal what is buffered first, with the
+    /// settings it was buffered under.
     fn apply_settings(&mut self) {
         if self.settings.has_changed().unwrap_or(false) {
             let (destination, version) = self.settings.borrow_and_update().clone();
-            self.buffer
-                .set_hints(destination.size_in_mbs, destination.interval_in_seconds);
-            self.errors
-                .set_hints(destination.size_in_mbs, destination.interval_in_seconds);
+            if destination
+                .prefix
+                .partition_keys()
+                .ne(self.destination.prefix.partition_keys())
+            {
+                self.seal_all();
+            }
+            for buffer in self.buffers.values_mut() {
+                buffer.set_hints(destination.size_in_mbs, destination.interval_in_seconds);
+            }
             tracing::info!(delivery_stream = %self.name, version, "destination updated");
             self.destination = destination;
             self.version = version;
@@ -425,16 +537,16 @@ impl Worker {
 
     /// Gives a batch its key and final bytes, and queues it for S3; error
     /// records go under the error prefix.
-    fn seal(&mut self, batch: Batch, errors: bool) {
-        self.apply_settings();
-
-        let (prefix, error_type) = match errors {
-            true => (&self.destination.error_prefix, Some("processing-failed")),
-            false => (&self.destination.prefix, None),
+    fn seal(&mut self, target: &Target, batch: Batch) {
+        let no_keys = PartitionKeys::default();
+        let (prefix, error_type, keys) = match target {
+            Target::Errors(error_type) => (&self.destination.error_prefix, Some(*error_type), &no_keys),
+            Target::Records(keys) => (&self.destination.prefix, None, keys),
         };
         let key = key::object_key(
             prefix,
             error_type,
+            keys,
             &self.name,
             self.version,
             batch.oldest_arrival,
@@ -447,14 +559,21 @@ impl Worker {
             .unwrap_or(entry);
         let body = compress::compress(self.destination.compression, batch.body, entry);
         self.queued_bytes += body.len();
-        self.sealed.advance(&batch.checkpoint);
         self.queue.push_back(Object {
             bucket: self.destination.bucket.clone(),
             key,
             body: body.into(),
             records: batch.records,
-            checkpoint: self.sealed.clone(),
+            oldest_ticket: batch.oldest_ticket,
         });
+    }
+
+    /// The oldest ticket held in a buffer or in the queue, the first `skip`
+    /// queued objects left out.
+    fn oldest_held(&self, skip: usize) -> Option<u64> {
+        let buffered = self.buffers.values().filter_map(Buffer::oldest_ticket);
+        let queued = self.queue.iter().skip(skip).map(|object| object.oldest_ticket);
+        buffered.chain(queued).min()
     }
 
     /// Writes queued objects in order until the queue is empty or S3 refuses one.
@@ -464,7 +583,7 @@ impl Worker {
                 let pending = Pending {
                     bucket: object.bucket.clone(),
                     key: object.key.clone(),
-                    checkpoint: object.checkpoint.clone(),
+                    checkpoint: self.ledger.preview(&self.committed, self.oldest_held(1)),
                 };
                 if let Err(err) = state.prepare(&self.committed, pending) {
                     tracing::error!(delivery_stream = %self.name, "cannot note the next object on disk: {err}");
@@ -489,13 +608,14 @@ impl Worker {
                         "delivered"
                     );
                     self.queued_bytes -= object.body.len();
-                    self.committed = object.checkpoint.clone();
+                    self.queue.pop_front();
+                    let oldest = self.oldest_held(0);
+                    self.ledger.settle(&mut self.committed, oldest);
                     if let Some(state) = &self.state
                         && let Err(err) = state.commit(&self.committed)
                     {
                         tracing::error!(delivery_stream = %self.name, "cannot save the delivery position: {err}");
                     }
-                    self.queue.pop_front();
                     if self.failing {
                         tracing::info!(delivery_stream = %self.name, "S3 accepts writes again");
                     }
@@ -536,11 +656,7 @@ async fn receive(source: &mut Source) -> Option<Vec<Record>> {
 
 /// An error record, as AWS writes one for a record that failed processing:
 /// one JSON object a line, with the record's bytes in base64.
-fn error_record(
-    record: &Record,
-    failure: &crate::firehose::processing::Failure,
-    lambda_arn: Option<&str>,
-) -> Vec<u8> {
+fn error_record(record: &Record, failure: &Failure, lambda_arn: Option<&str>) -> Record {
     use base64::Engine;
     let mut error = serde_json::json!({
         "attemptsMade": 1,
@@ -555,5 +671,9 @@ fn error_record(
     }
     let mut line = error.to_string().into_bytes();
     line.push(b'\n');
-    line
+    Record {
+        data: line,
+        arrival: record.arrival,
+        origin: Checkpoint::default(),
+    }
 }
