@@ -2,7 +2,7 @@
 //!
 //! Objects are plain files under `<data dir>/s3/<bucket>/<key>`, so a learner can
 //! open what Firehose delivered with any editor. Signatures are checked against
-//! the emulator's credentials (`test` / `test`), as LocalStack does.
+//! the emulator's credentials, `test` / `test` ([`auth`]).
 //!
 //! s3s-fs does almost everything as AWS does. Where it does not, [`Storage`]
 //! stands in front of it and corrects the answer:
@@ -12,19 +12,18 @@
 //!   decoded keys ([`listing`]);
 //! - writing to a bucket that does not exist is `NoSuchBucket`, not a new bucket.
 
+pub mod auth;
 pub mod keys;
 pub mod listing;
 
 use std::path::{Path, PathBuf};
 
-use s3s::auth::SimpleAuth;
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
 use self::keys::Decoded;
-use crate::config::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use crate::server::StartError;
 
 /// AWS's limit on a key, in bytes of UTF-8.
@@ -48,7 +47,7 @@ pub fn service(root: &Path, long_keys: &Path) -> Result<S3Service, StartError> {
         root: root.to_path_buf(),
         long_keys: long_keys.to_path_buf(),
     });
-    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, SECRET_ACCESS_KEY));
+    builder.set_auth(auth::Credentials);
     Ok(builder.build())
 }
 

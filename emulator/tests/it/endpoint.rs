@@ -94,19 +94,23 @@ async fn unknown_operations_get_a_clear_error() {
     assert_eq!(body["__type"], "SerializationException");
 }
 
-/// S3 checks signatures against the emulator's credentials, as LocalStack does.
-#[tokio::test]
-async fn s3_refuses_a_wrong_secret() {
-    let lab = Lab::start().await;
-    let wrong = aws_sdk_s3::Client::from_conf(
+fn s3_signing_with(lab: &Lab, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(lab.emulator.endpoint_url())
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "wrong", None, None, "test"))
+            .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
             .force_path_style(true)
             .build(),
-    );
+    )
+}
+
+/// S3 checks signatures against the emulator's credentials, as LocalStack does.
+#[tokio::test]
+async fn s3_refuses_a_wrong_secret() {
+    let lab = Lab::start().await;
+    let wrong = s3_signing_with(&lab, "test", "wrong");
     let err = wrong
         .create_bucket()
         .bucket("lab-bucket")
@@ -117,6 +121,31 @@ async fn s3_refuses_a_wrong_secret() {
         aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
         Some("SignatureDoesNotMatch"),
         "{err:?}"
+    );
+}
+
+/// Finding (moto's Firehose tests, which sign with the key `FOOBARKEY`): S3
+/// answered another access key with `NotSignedUp`, "Your account is not
+/// signed up". It is AWS's `InvalidAccessKeyId` now, naming the key to use.
+#[tokio::test]
+async fn s3_names_its_credentials_to_another_access_key() {
+    let lab = Lab::start().await;
+    let other = s3_signing_with(&lab, "FOOBARKEY", "secret");
+    let err = other
+        .create_bucket()
+        .bucket("lab-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
+        Some("InvalidAccessKeyId"),
+        "{err:?}"
+    );
+    let message = aws_sdk_s3::error::ProvideErrorMetadata::message(&err).unwrap_or_default();
+    assert!(
+        message.contains("AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"),
+        "{message}"
     );
 }
 

@@ -191,6 +191,10 @@ async fn tags_are_checked_kept_and_listed_a_page_at_a_time() {
 /// Encryption given at creation is described back; Start and Stop go through
 /// ENABLING and DISABLING; a Kinesis-source stream refuses it; a customer key
 /// needs its ARN.
+///
+/// Finding (AWS's own answer, recorded in LocalStack's snapshot of a
+/// Kinesis-source delivery stream): AWS describes no server-side encryption
+/// for a Kinesis source, where the emulator described `DISABLED`.
 #[tokio::test]
 async fn encryption_goes_through_its_states() {
     let mut config = Config::for_tests();
@@ -271,6 +275,8 @@ async fn encryption_goes_through_its_states() {
         .await
         .unwrap_err();
     assert_eq!(not_here.code(), Some("InvalidArgumentException"));
+    let from_kinesis = describe(&lab, "from-kinesis").await;
+    assert!(from_kinesis.delivery_stream_encryption_configuration().is_none());
 }
 
 /// On a durable data directory, a restart keeps the version, the new

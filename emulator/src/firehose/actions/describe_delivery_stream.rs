@@ -22,7 +22,6 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
         "DeliveryStreamName": stream.name,
         "DeliveryStreamARN": stream.arn,
         "DeliveryStreamStatus": stream.status(),
-        "DeliveryStreamEncryptionConfiguration": stream.encryption.describe(),
         "DeliveryStreamType": stream.kind.as_str(),
         "VersionId": stream.version_id.to_string(),
         "CreateTimestamp": created,
@@ -31,6 +30,11 @@ pub async fn execute(firehose: &Firehose, input: Value) -> Result<Value, Firehos
     });
     if let Some(updated) = stream.updated_at {
         description["LastUpdateTimestamp"] = json!(updated.timestamp_millis() as f64 / 1000.0);
+    }
+    // Server-side encryption belongs to DirectPut: a Kinesis source's records
+    // are encrypted, or not, by their stream, and AWS describes nothing here.
+    if let StreamKind::DirectPut { .. } = &stream.kind {
+        description["DeliveryStreamEncryptionConfiguration"] = stream.encryption.describe();
     }
     if let StreamKind::KinesisStreamAsSource { stream_arn, role_arn } = &stream.kind {
         description["Source"] = json!({
