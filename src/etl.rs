@@ -101,6 +101,21 @@ impl std::fmt::Display for Stats {
     }
 }
 
+impl Stats {
+    /// A status line for scripts: `{"event": ..., "records_in": ..., ...}`.
+    pub fn to_json(&self, event: &str) -> serde_json::Value {
+        serde_json::json!({
+            "event": event,
+            "records_in": self.records_in,
+            "USA": self.usa,
+            "International": self.international,
+            "dead_lettered": self.dead_lettered,
+            "retried": self.retried,
+            "lag_ms": self.lag_ms,
+        })
+    }
+}
+
 /// Why the ETL stopped before it was asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum EtlError {

@@ -14,6 +14,7 @@
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`verify`]: what Firehose delivered, checked record by record.
+//! - [`grade`]: a learner's ETL graded lab step by lab step.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
@@ -23,6 +24,7 @@ pub mod enrich;
 pub mod etl;
 pub mod fixtures;
 pub mod generator;
+pub mod grade;
 pub mod infra;
 pub mod routing;
 pub mod session;

@@ -79,6 +79,37 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as one JSON object, for scripts: `passed` is the verdict.
+    pub fn to_json(&self, passed: bool) -> Value {
+        let buckets: Vec<Value> = self
+            .buckets
+            .iter()
+            .map(|(bucket, (objects, records))| {
+                serde_json::json!({"bucket": bucket, "prefix": "firehose/", "objects": objects, "records": records})
+            })
+            .collect();
+        let expected = self.expected.as_ref().map(|expected| {
+            serde_json::json!({
+                "count": expected.count,
+                "missing": expected.missing,
+                "duplicated": expected
+                    .duplicated
+                    .iter()
+                    .map(|(id, times)| serde_json::json!({"session_id": id, "times": times}))
+                    .collect::<Vec<_>>(),
+                "unexpected": expected.unexpected,
+            })
+        });
+        serde_json::json!({
+            "buckets": buckets,
+            "problems": self.problems,
+            "expected": expected,
+            "passed": passed,
+        })
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (bucket, (objects, records)) in &self.buckets {

@@ -146,6 +146,18 @@ pub struct ShardBatch {
     pub ended: bool,
 }
 
+impl ShardBatch {
+    /// Whether this read reached the end of what the shard holds now: nothing
+    /// came, or the shard is closed, or Kinesis says nothing is behind and the
+    /// read was not cut short by its `limit` (a full read may have more after
+    /// it, whatever MillisBehindLatest says: an emulator may always say 0).
+    pub fn reached_the_end(&self, limit: i32) -> bool {
+        let at_the_tip = self.millis_behind_latest == Some(0)
+            && self.records.len() < usize::try_from(limit).unwrap_or(usize::MAX);
+        self.records.is_empty() || self.ended || at_the_tip
+    }
+}
+
 /// Why the reader cannot go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -343,6 +355,27 @@ impl ShardReader {
             }
         }
         Ok(batches)
+    }
+
+    /// Reads every shard to the end of what it holds now (children of a
+    /// closed shard included), and gives back all of it.
+    pub async fn read_to_end(&mut self) -> Result<Vec<ReadRecord>, ReadError> {
+        let mut records = Vec::new();
+        let mut at_the_end = std::collections::HashSet::new();
+        loop {
+            let batch = self.next_batch().await?;
+            if batch.reached_the_end(self.limit) {
+                at_the_end.insert(batch.shard_id.clone());
+            }
+            records.extend(batch.records);
+            if self
+                .active
+                .iter()
+                .all(|state| at_the_end.contains(&state.shard_id))
+            {
+                return Ok(records);
+            }
+        }
     }
 
     /// Waits for the shard whose turn comes first, and reads it once.

@@ -56,11 +56,7 @@ pub struct Args {
     pub target: TargetArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+pub use super::Output;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = starting_position(&args.from)?;
@@ -94,13 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
             if args.no_follow {
-                // At its end: nothing came, or the shard is closed, or Kinesis says
-                // nothing is behind and the read was not cut short by its limit (a
-                // full read may have more after it, whatever MillisBehindLatest
-                // says: an emulator may always say 0).
-                let at_the_tip = batch.millis_behind_latest == Some(0)
-                    && batch.records.len() < usize::try_from(reader.limit()).unwrap_or(usize::MAX);
-                if batch.records.is_empty() || batch.ended || at_the_tip {
+                if batch.reached_the_end(reader.limit()) {
                     caught_up.insert(batch.shard_id.clone());
                 }
                 if reader.active_shards().iter().all(|shard| caught_up.contains(*shard)) {

@@ -73,6 +73,12 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "trim-horizon")]
     pub from: From,
 
+    /// text: status lines for people on standard error; json: the same, as
+    /// one JSON object a line on standard output (`"event"`: started, status,
+    /// stopped), for scripts.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: super::Output,
+
     // The default streams take the suffix, as `infra up --name-suffix` names them.
     #[command(flatten)]
     pub names: NamesArgs,
@@ -120,21 +126,36 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let stop = super::stop_signal()?;
         let clients = args.target.target().connect().await?;
-        eprintln!(
-            "ETL: {} -> USA {}, International {}; bad records to {}",
-            options.source,
-            options.destinations.usa,
-            options.destinations.international,
-            match &options.dead_letters {
-                DeadLetterSink::Stream(stream) => format!("stream {stream}"),
-                DeadLetterSink::File(path) => path.display().to_string(),
-            }
-        );
+        let dead_letters = match &options.dead_letters {
+            DeadLetterSink::Stream(stream) => format!("stream {stream}"),
+            DeadLetterSink::File(path) => path.display().to_string(),
+        };
+        let json = args.output == super::Output::Json;
+        if json {
+            let started = serde_json::json!({
+                "event": "started",
+                "source": options.source.as_str(),
+                "USA": options.destinations.usa.as_str(),
+                "International": options.destinations.international.as_str(),
+                "dead_letters": dead_letters,
+            });
+            println!("{started}");
+        } else {
+            eprintln!(
+                "ETL: {} -> USA {}, International {}; bad records to {dead_letters}",
+                options.source, options.destinations.usa, options.destinations.international,
+            );
+        }
         let progress = indicatif::ProgressBar::new_spinner();
-        let terminal = std::io::stderr().is_terminal();
+        let terminal = std::io::stderr().is_terminal() && !json;
         let mut last_line = Instant::now();
         let stats = etl::run(&clients.kinesis, &options, stop, |stats| {
-            if terminal {
+            if json {
+                if last_line.elapsed() >= STATUS_EVERY {
+                    println!("{}", stats.to_json("status"));
+                    last_line = Instant::now();
+                }
+            } else if terminal {
                 progress.set_message(stats.to_string());
                 progress.tick();
             } else if last_line.elapsed() >= STATUS_EVERY {
@@ -151,7 +172,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ),
             err => err.into(),
         })?;
-        eprintln!("stopped: {stats}");
+        match json {
+            true => println!("{}", stats.to_json("stopped")),
+            false => eprintln!("stopped: {stats}"),
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

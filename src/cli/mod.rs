@@ -9,6 +9,7 @@ pub mod emulator;
 pub mod enrich;
 pub mod etl;
 pub mod generate;
+pub mod grade;
 pub mod infra;
 pub mod produce;
 pub mod verify;
@@ -40,6 +41,14 @@ pub enum Command {
     Infra(infra::Args),
     Etl(etl::Args),
     Verify(verify::Args),
+    Grade(grade::Args),
+}
+
+/// How a command prints what it found: text for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
 }
 
 /// Runs a parsed command line; the exit code is the command's verdict.
@@ -53,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Infra(args) => infra::run(args),
         Command::Etl(args) => etl::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Grade(args) => grade::run(args),
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Args {
     #[arg(long)]
     pub allow_duplicates: bool,
 
+    /// text for people, json for one JSON object with the whole report.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: super::Output,
+
     #[command(flatten)]
     pub names: NamesArgs,
 
@@ -81,18 +85,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         spinner.finish_and_clear();
-        print!("{report}");
-        if report.passed(args.allow_duplicates) {
-            println!("verify: ok");
-            Ok(ExitCode::SUCCESS)
-        } else {
-            println!("verify: FAILED");
-            Ok(ExitCode::FAILURE)
+        let passed = report.passed(args.allow_duplicates);
+        match args.output {
+            super::Output::Json => println!("{}", report.to_json(passed)),
+            super::Output::Text => {
+                print!("{report}");
+                println!("verify: {}", if passed { "ok" } else { "FAILED" });
+            }
         }
+        Ok(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 
-fn read_expected(path: &std::path::Path) -> anyhow::Result<Vec<Map<String, Value>>> {
+pub(crate) fn read_expected(path: &std::path::Path) -> anyhow::Result<Vec<Map<String, Value>>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()
         .enumerate()

@@ -788,3 +788,59 @@ impl Drop for PutBlockingProxy {
         self.task.abort();
     }
 }
+
+/// Finding (issue 12): the walkthrough read the ETL's human status lines back,
+/// so rewording one would have broken it silently. `--output json` prints
+/// them as JSON objects on stdout: started, then stopped with the counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_etl_speaks_json_to_scripts() {
+    let lab = shared(1).await;
+    put_source(&lab, sessions(21, 12)).await;
+    let dest = format!(
+        r#"{{"USA": "{}", "International": "{}"}}"#,
+        lab.usa, lab.international
+    );
+    let dead_letters = temp_path(&format!("dl-json-{}.jsonl", lab.target.suffix));
+    let etl = std::process::Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args(lab.target.args(&[
+            "etl",
+            "--source-stream",
+            &lab.source,
+            "--dest-streams",
+            &dest,
+            "--dead-letter-file",
+            dead_letters.to_str().unwrap(),
+            "--output",
+            "json",
+        ]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + lab.target.patience();
+    while count_records(&lab.kinesis, &lab.usa).await + count_records(&lab.kinesis, &lab.international).await
+        < 12
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the ETL did not write 12 sessions"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    crate::interrupt(&etl);
+    let output = etl.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", crate::text(&output.stderr));
+    let events: Vec<Value> = crate::text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is a JSON object"))
+        .collect();
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events[0]["source"], lab.source.as_str());
+    let stopped = events.last().unwrap();
+    assert_eq!(stopped["event"], "stopped");
+    assert_eq!(stopped["records_in"], 12);
+    assert_eq!(
+        stopped["USA"].as_u64().unwrap() + stopped["International"].as_u64().unwrap(),
+        12
+    );
+}

@@ -15,6 +15,7 @@ mod emulator;
 mod enrichment;
 mod etl;
 mod lab;
+mod learner;
 mod offline;
 mod programs;
 mod target;

@@ -39,3 +39,36 @@ async fn verify_names_what_is_wrong() {
     );
     assert!(report.trim_end().ends_with("verify: FAILED"), "{report}");
 }
+
+/// Finding (issue 12): `verify` spoke only to people, and the walkthrough
+/// read its sentences back. `--output json` is one object a script reads:
+/// the buckets, each problem, the expected sessions, the verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_speaks_json_to_scripts() {
+    let target = TestTarget::start().await;
+    let s3 = &target.clients.s3;
+    let [usa, international] = target.names.routes();
+    for bucket in [&usa.bucket, &international.bucket] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let expected = crate::temp_path(&format!("expected-{}.jsonl", target.suffix));
+    std::fs::write(&expected, r#"{"session_id":"never-sent","country":"USA"}"#).unwrap();
+    let verify = kinesis_lab(
+        &target.args(&[
+            "verify",
+            "--name-suffix",
+            &target.suffix,
+            "--expect",
+            expected.to_str().unwrap(),
+            "--output",
+            "json",
+        ]),
+        b"",
+    );
+    assert_eq!(verify.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).expect("one JSON object");
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["expected"]["missing"], serde_json::json!(["never-sent"]));
+    assert_eq!(report["buckets"].as_array().unwrap().len(), 2);
+    assert_eq!(report["buckets"][0]["objects"], 0);
+}

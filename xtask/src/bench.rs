@@ -172,7 +172,7 @@ fn emulator_process_startup(sh: &Shell, bin: &Path, runs: u32) -> anyhow::Result
 fn part2_wall_time(sh: &Shell) -> anyhow::Result<()> {
     cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
     cmd!(sh, "cargo build --quiet --package xtask").run()?;
-    let xtask = sh.current_dir().join("target/debug/xtask");
+    let xtask = crate::target_dir(&sh.current_dir()).join("debug/xtask");
     let started = Instant::now();
     let output = Command::new(&xtask)
         .args(["lab", "part2", "--fast"])

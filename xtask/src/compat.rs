@@ -63,7 +63,7 @@ struct Emulator {
 
 impl Emulator {
     fn start(sh: &Shell, data_dir: &std::path::Path) -> anyhow::Result<Emulator> {
-        let binary = sh.current_dir().join("target/debug/kinesis-lab");
+        let binary = crate::target_dir(&sh.current_dir()).join("debug/kinesis-lab");
         let mut child = Command::new(binary)
             .args(["emulator", "--port", "0", "--data-dir"])
             .arg(data_dir)

@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use kinesis_lab::infra::{CLI_STREAM, LabNames, SOURCE_STREAM};
+use serde_json::Value;
 use xshell::{Shell, cmd};
+
+mod learner;
 
 const EMULATOR_ADDRESS: &str = "127.0.0.1:4566";
 
@@ -39,6 +42,10 @@ pub struct Lab {
     /// Run against real AWS. It costs money.
     #[arg(long, global = true)]
     aws: bool,
+
+    /// Where the run keeps its files: the sessions sent, the dead letters.
+    #[arg(long, global = true, value_name = "DIR", default_value = "target/lab")]
+    work_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -53,6 +60,17 @@ enum Part {
         /// the rest is left as default (lab step 1.1).
         #[arg(long, global = true, value_name = "N")]
         shards: Option<i32>,
+
+        /// Your own producer (steps 1.4, 1.5), run as the lab runs it:
+        /// COMMAND --stream NAME --json_string JSON, once per record.
+        #[arg(long, value_name = "COMMAND", requires = "consumer_command")]
+        producer_command: Option<String>,
+
+        /// Your own consumer (step 1.3), run as the lab runs it in the
+        /// background: COMMAND --stream NAME. Every record produced must show
+        /// up in what it prints.
+        #[arg(long, value_name = "COMMAND", requires = "producer_command")]
+        consumer_command: Option<String>,
     },
     /// Part 2: the streaming ETL with Firehose to S3 (steps 2.1 to 2.3).
     Part2 {
@@ -67,6 +85,13 @@ enum Part {
         /// How many sessions the producer sends.
         #[arg(long, global = true, default_value_t = 30)]
         sessions: u64,
+
+        /// Your own ETL (step 2.2), run as the lab runs it: COMMAND
+        /// --source_stream NAME --dest_streams JSON, with AWS_ENDPOINT_URL,
+        /// test credentials and the region in its environment. It is fed the
+        /// producer's sessions, stopped, and graded step by step.
+        #[arg(long, value_name = "COMMAND")]
+        etl_command: Option<String>,
     },
     /// Delete everything the lab made (both parts).
     Teardown,
@@ -100,10 +125,19 @@ impl Lab {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         let session = LabSession::open(sh, self)?;
         match &self.part {
-            Part::Part1 { step: None, shards } => part1(&session, *shards),
+            Part::Part1 {
+                step: None,
+                shards,
+                producer_command: Some(producer),
+                consumer_command: Some(consumer),
+            } => learner::part1(&session, *shards, producer, consumer),
+            Part::Part1 {
+                step: None, shards, ..
+            } => part1(&session, *shards),
             Part::Part1 {
                 step: Some(Part1Step::CreateStream),
                 shards,
+                ..
             } => create_cli_stream(&session, *shards),
             Part::Part1 {
                 step: Some(Part1Step::Consume),
@@ -113,10 +147,18 @@ impl Lab {
                 step: Some(Part1Step::Produce),
                 ..
             } => produce_part1(&session).map(|_| ()),
-            Part::Part2 { step, fast, sessions } => {
+            Part::Part2 {
+                step,
+                fast,
+                sessions,
+                etl_command,
+            } => {
                 let timing = Timing::new(*fast, *sessions);
                 match step {
-                    None => part2(&session, &timing),
+                    None => match etl_command {
+                        Some(command) => learner::part2(&session, &timing, command),
+                        None => part2(&session, &timing),
+                    },
                     Some(Part2Step::Infra) => infra(&session, &timing),
                     Some(Part2Step::Produce) => produce_part2(&session, &timing).map(|_| ()),
                     Some(Part2Step::Etl) => session.run_until_interrupted(&["etl"]),
@@ -248,7 +290,13 @@ fn part2(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
     let dead_letters = session.lab_dir.join("etl-dead-letters.jsonl");
     let etl = session.spawn(
         "etl",
-        &["etl", "--dead-letter-file", &dead_letters.to_string_lossy()],
+        &[
+            "etl",
+            "--output",
+            "json",
+            "--dead-letter-file",
+            &dead_letters.to_string_lossy(),
+        ],
     )?;
     let expected = produce_part2(session, timing)?;
     peek(session)?;
@@ -261,10 +309,21 @@ fn part2(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
         ),
     );
     let wait = format!("{}s", timing.buffer_interval + 90);
-    let report = session.run(&["verify", "--expect", &expected.to_string_lossy(), "--wait", &wait]);
-    let etl_summary = etl.stop()?;
+    let report = session.run_json(&[
+        "verify",
+        "--expect",
+        &expected.to_string_lossy(),
+        "--wait",
+        &wait,
+        "--output",
+        "json",
+    ]);
+    let etl_lines = etl.stop()?;
     let report = report?;
-    summary(session, timing, &etl_summary, &report, started.elapsed());
+    summary(session, timing, &etl_lines, &report, started.elapsed());
+    if report["passed"] != true {
+        bail!("verify found problems in what Firehose delivered (see above)");
+    }
     Ok(())
 }
 
@@ -354,42 +413,50 @@ fn teardown(session: &LabSession) -> anyhow::Result<()> {
     })
 }
 
-fn summary(session: &LabSession, timing: &Timing, etl: &str, report: &str, took: Duration) {
+/// The run in numbers, from the ETL's and verify's JSON.
+fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value, took: Duration) {
     println!("\n== Part 2 done in {:.0} s ==", took.as_secs_f64());
     println!("  sessions produced     {}", timing.sessions);
-    let stats = etl
-        .lines()
+    let stopped = etl
+        .iter()
         .rev()
-        .find(|line| line.contains("stopped: "))
-        .unwrap_or(etl);
-    let field = |name: &str| {
-        stats
-            .split(" | ")
-            .find_map(|part| part.trim().strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| "?".to_owned())
-    };
-    println!("  routed to USA         {}", field("USA "));
-    println!("  routed International  {}", field("International "));
-    println!("  dead-lettered         {}", field("dead-lettered "));
-    for line in report.lines().filter(|line| line.starts_with("s3://")) {
-        println!("  {line}");
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "stopped")
+        .unwrap_or_default();
+    let count = |key: &str| stopped.get(key).map_or_else(|| "?".to_owned(), Value::to_string);
+    println!("  routed to USA         {}", count("USA"));
+    println!("  routed International  {}", count("International"));
+    println!("  dead-lettered         {}", count("dead_lettered"));
+    for bucket in report["buckets"].as_array().into_iter().flatten() {
+        println!(
+            "  s3://{}/{}: {} objects, {} records",
+            bucket["bucket"].as_str().unwrap_or_default(),
+            bucket["prefix"].as_str().unwrap_or_default(),
+            bucket["objects"],
+            bucket["records"]
+        );
     }
     // The buckets outlive a run (on disk, or on AWS), so their counts include
     // earlier runs; say so rather than leave the totals unexplained.
-    if let Some(earlier) = report.lines().find_map(|line| {
-        line.strip_suffix(" delivered sessions are not in the expected file (from earlier runs?)")
-    }) {
+    let earlier = report["expected"]["unexpected"].as_u64().unwrap_or(0);
+    if earlier > 0 {
         println!(
             "  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)"
         );
     }
+    for problem in report["problems"].as_array().into_iter().flatten().take(10) {
+        println!("  problem: {}", problem.as_str().unwrap_or_default());
+    }
     if let Some(dir) = &session.data_dir {
         println!("  delivered files       {}", dir.join("s3").display());
     }
+    let expected = &report["expected"];
+    let missing = expected["missing"].as_array().map_or(0, Vec::len);
+    let duplicated = expected["duplicated"].as_array().map_or(0, Vec::len);
+    let verdict = if report["passed"] == true { "ok" } else { "FAILED" };
     println!(
-        "  result                {}",
-        report.lines().last().unwrap_or_default()
+        "  result                verify: {verdict} ({} sessions expected, {missing} missing, {duplicated} delivered more than once)",
+        expected["count"]
     );
 }
 
@@ -420,8 +487,8 @@ impl<'a> LabSession<'a> {
     fn open(sh: &'a Shell, lab: &Lab) -> anyhow::Result<LabSession<'a>> {
         let root = sh.current_dir();
         cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
-        let bin = root.join("target/debug/kinesis-lab");
-        let lab_dir = root.join("target/lab");
+        let bin = crate::target_dir(&root).join("debug/kinesis-lab");
+        let lab_dir = root.join(&lab.work_dir);
         sh.create_dir(&lab_dir)?;
         let runtime = tokio::runtime::Runtime::new()?;
         let mut session = LabSession {
@@ -508,6 +575,28 @@ impl<'a> LabSession<'a> {
         Ok(stdout)
     }
 
+    /// Runs a command that prints one JSON object, shown as a person would
+    /// type it; returns the object, whatever the command's exit status.
+    fn run_json(&self, args: &[&str]) -> anyhow::Result<Value> {
+        println!("$ kinesis-lab {}", shown(args));
+        let output = Command::new(&self.bin)
+            .args(args)
+            .args(&self.target_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "`kinesis-lab {}` did not print its JSON ({}): {}",
+                args.first().unwrap_or(&""),
+                output.status,
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
     /// Runs a command quietly and returns its stdout.
     fn output(&self, args: &[&str]) -> anyhow::Result<String> {
         let bin = &self.bin;
@@ -535,9 +624,17 @@ impl<'a> LabSession<'a> {
     /// Starts a program in the background, its output prefixed with its name.
     fn spawn(&self, name: &'static str, args: &[&str]) -> anyhow::Result<Background> {
         println!("$ kinesis-lab {} &", shown(args));
-        let mut child = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
+        let mut command = Command::new(&self.bin);
+        command.args(args).args(&self.target_args);
+        spawn(name, command)
+    }
+}
+
+/// Starts a program in the background, its output prefixed with its name and
+/// kept for later.
+fn spawn(name: &'static str, mut command: Command) -> anyhow::Result<Background> {
+    {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -626,19 +723,48 @@ impl Background {
         }
     }
 
-    /// Ctrl+C, then waits; returns what it wrote to stderr.
-    fn stop(mut self) -> anyhow::Result<String> {
-        Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()?;
-        let status = self.child.wait()?;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+    /// Ctrl+C, then waits; returns the lines it printed on stdout.
+    fn stop(self) -> anyhow::Result<Vec<String>> {
+        let name = self.name;
+        let (status, stdout, _) = self.stop_within(Duration::from_secs(30))?;
+        if status != "exit status: 0" {
+            bail!("the {name} ended with {status}");
         }
-        if !status.success() {
-            bail!("the {} ended with {status}", self.name);
+        Ok(stdout)
+    }
+
+    /// Ctrl+C unless it has ended already, and a kill if it has not ended
+    /// within `grace`; its exit status, stdout lines and stderr.
+    fn stop_within(mut self, grace: Duration) -> anyhow::Result<(String, Vec<String>, String)> {
+        // A learner's command runs under `sh -c`, which may have a child of
+        // its own: the signal goes to both.
+        let pid = self.child.id().to_string();
+        let signal = |signal: &str| {
+            let _ = Command::new("pkill").args([signal, "-P", &pid]).status();
+            let _ = Command::new("kill").args([signal, &pid]).status();
+        };
+        if self.child.try_wait()?.is_none() {
+            signal("-INT");
         }
-        Ok(self.stderr.lock().expect("lock").clone())
+        let deadline = Instant::now() + grace;
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                signal("-KILL");
+                break self.child.wait()?;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Its last lines, unless something it started still holds the pipes.
+        let drained = Instant::now() + Duration::from_secs(2);
+        while self.threads.iter().any(|thread| !thread.is_finished()) && Instant::now() < drained {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stdout = self.stdout.lock().expect("lock").clone();
+        let stderr = self.stderr.lock().expect("lock").clone();
+        Ok((status.to_string(), stdout, stderr))
     }
 }
 

@@ -44,6 +44,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when it is set (a
+/// clone sharing another's builds, say), else `target/` in the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 /// The workspace root, whatever directory `cargo xtask` was started from.
 fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

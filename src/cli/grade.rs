@@ -1,0 +1,150 @@
+//! `kinesis-lab grade`: grade what an ETL wrote, lab step by lab step
+//! (steps 2.2.3 to 2.2.8), for a learner checking their own solution.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{NamesArgs, Output};
+use crate::grade::{self, Found, Grade};
+use crate::shard_reader::{ShardReader, StartingPosition};
+use crate::target::{Clients, TargetArgs};
+use crate::verify;
+
+/// Grade an ETL's work, one line per lab step, from the sessions it was sent
+///
+/// Reads both destination streams from their oldest record and grades every
+/// session of --expect found there: processing_timestamp (2.2.3), the three
+/// totals (2.2.5 to 2.2.7), the route (2.2.8), the producer's keys unchanged,
+/// every session arrived. Then grades what Firehose delivered to the buckets the
+/// same way, waiting up to --wait for it. Each failed step shows the first
+/// session that fails it, what the lab expects and what was found. Exits 0 when
+/// every step passes, 1 otherwise.
+///
+/// Example, after your ETL ran on the sessions of sessions.jsonl:
+///   kinesis-lab grade --expect sessions.jsonl --wait 2m
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The sessions the ETL was sent, one JSON object a line (as `kinesis-lab generate` prints them).
+    #[arg(long, value_name = "FILE")]
+    pub expect: PathBuf,
+
+    /// How long to wait for Firehose to deliver what the streams hold.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub wait: Duration,
+
+    /// Grade the destination streams only, not what Firehose delivered.
+    #[arg(long)]
+    pub streams_only: bool,
+
+    /// text for people, json for one JSON object with every grade.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+
+    #[command(flatten)]
+    pub names: NamesArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let sent = super::verify::read_expected(&args.expect)?;
+    super::runtime()?.block_on(async {
+        let clients = args.target.target().connect().await?;
+        let names = args.names.names(&clients.account_id().await?)?;
+        let mut grades = vec![grade_streams(&clients, &names, &sent).await?];
+        if !args.streams_only {
+            grades.push(grade_buckets(&clients, &names, &sent, args.wait).await?);
+        }
+        let passed = grades.iter().all(|grade| grade.passed);
+        match args.output {
+            Output::Json => println!("{}", json!({"grades": grades, "passed": passed})),
+            Output::Text => {
+                for grade in &grades {
+                    println!("{grade}");
+                }
+                let mut failed: Vec<&str> = Vec::new();
+                for step in grades.iter().flat_map(|grade| &grade.steps) {
+                    if !step.passed && !failed.contains(&step.step) {
+                        failed.push(step.step);
+                    }
+                }
+                match passed {
+                    true => println!("grade: every step passes"),
+                    false => println!("grade: FAILED ({})", failed.join(", ")),
+                }
+            }
+        }
+        Ok(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+/// Everything in both destination streams, graded.
+async fn grade_streams(
+    clients: &Clients,
+    names: &crate::infra::LabNames,
+    sent: &[serde_json::Map<String, serde_json::Value>],
+) -> anyhow::Result<Grade> {
+    let mut found = Vec::new();
+    let destinations = names.destinations();
+    for route in crate::routing::Route::ALL {
+        let stream = destinations.stream_for(route);
+        let mut reader = ShardReader::open(
+            clients.kinesis.clone(),
+            stream.as_str(),
+            StartingPosition::TrimHorizon,
+            None,
+        )
+        .await?;
+        for record in reader.read_to_end().await? {
+            found.push(Found {
+                route,
+                data: record.data,
+            });
+        }
+    }
+    Ok(grade::grade("destination streams", sent, &found))
+}
+
+/// What Firehose delivered, graded once every session sent is there or
+/// `wait` has passed.
+async fn grade_buckets(
+    clients: &Clients,
+    names: &crate::infra::LabNames,
+    sent: &[serde_json::Map<String, serde_json::Value>],
+    wait: Duration,
+) -> anyhow::Result<Grade> {
+    let started = Instant::now();
+    let spinner = indicatif::ProgressBar::new_spinner();
+    let grade = loop {
+        let (records, _) = verify::delivered(clients, names).await?;
+        let found: Vec<Found> = records
+            .into_iter()
+            .map(|delivered| Found {
+                route: delivered.route,
+                data: serde_json::to_vec(&delivered.record).unwrap_or_default(),
+            })
+            .collect();
+        let grade = grade::grade("S3 buckets", sent, &found);
+        let arrival = grade.steps.iter().find(|step| step.step == "arrival");
+        let missing = arrival.map_or(0, |step| step.failed);
+        if missing == 0 || started.elapsed() >= wait {
+            break grade;
+        }
+        spinner.set_message(format!(
+            "waiting for Firehose: {missing} sessions not delivered yet"
+        ));
+        spinner.tick();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    spinner.finish_and_clear();
+    Ok(grade)
+}
