@@ -56,9 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let clients = args.target.target().connect().await?;
         let names = args.names.names(&clients.account_id().await?)?;
-        let mut grades = vec![grade_streams(&clients, &names, &sent).await?];
+        let streams = grade_streams(&clients, &names, &sent).await?;
+        let in_streams = arrived(&streams);
+        let mut grades = vec![streams];
         if !args.streams_only {
-            grades.push(grade_buckets(&clients, &names, &sent, args.wait).await?);
+            grades.push(grade_buckets(&clients, &names, &sent, in_streams, args.wait).await?);
         }
         let passed = grades.iter().all(|grade| grade.passed);
         match args.output {
@@ -114,12 +116,23 @@ async fn grade_streams(
     Ok(grade::grade("destination streams", sent, &found))
 }
 
-/// What Firehose delivered, graded once every session sent is there or
-/// `wait` has passed.
+/// How many of the sessions sent a grade found.
+fn arrived(grade: &Grade) -> usize {
+    grade
+        .steps
+        .iter()
+        .find(|step| step.step == "arrival")
+        .map_or(0, |step| step.checked - step.failed)
+}
+
+/// What Firehose delivered, graded once it holds as many of the sessions
+/// sent as the streams do (Firehose cannot deliver what never reached them),
+/// or `wait` has passed.
 async fn grade_buckets(
     clients: &Clients,
     names: &crate::infra::LabNames,
     sent: &[serde_json::Map<String, serde_json::Value>],
+    in_streams: usize,
     wait: Duration,
 ) -> anyhow::Result<Grade> {
     let started = Instant::now();
@@ -134,8 +147,7 @@ async fn grade_buckets(
             })
             .collect();
         let grade = grade::grade("S3 buckets", sent, &found);
-        let arrival = grade.steps.iter().find(|step| step.step == "arrival");
-        let missing = arrival.map_or(0, |step| step.failed);
+        let missing = in_streams.saturating_sub(arrived(&grade));
         if missing == 0 || started.elapsed() >= wait {
             break grade;
         }

@@ -278,3 +278,25 @@ async fn a_consumer_that_misses_records_fails_part_1() {
     assert!(all.contains("did not print 5 of the 5 records"), "{all}");
     assert!(all.contains("listening, but printing nothing"), "{all}");
 }
+
+/// An ETL that cannot start, or stops by itself, fails part 2 with its last
+/// lines shown, and the grade says no session arrived.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_etl_that_dies_is_reported_with_its_last_lines() {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let dir = solution("dies", None);
+    let dies = "echo 'cannot find my configuration' >&2; exit 3";
+    let output = xtask_lab(
+        &target,
+        &dir.join("work"),
+        &["part2", "--fast", "--sessions", "5", "--etl-command", dies],
+    );
+    let stdout = text(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("Your ETL stopped by itself before the end (exit status: 3)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cannot find my configuration"), "{stdout}");
+    assert!(stdout.contains("FAIL  arrival"), "{stdout}");
+}
