@@ -19,6 +19,10 @@ use crate::{kinesis_lab, root, text};
 /// under another name and renamed, so that tests starting at once never use
 /// a half-made one.
 fn python() -> PathBuf {
+    // Tests of one process (cargo test) make it one at a time; tests of
+    // several (nextest) each under a name of their own.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let venv = root().join("target/learner-python");
     let python = venv.join("bin/python");
     let has_boto3 = |python: &Path| {

@@ -1,0 +1,103 @@
+//! The home page: the pipeline as a picture, drawn from what exists.
+//!
+//! Part 2 reads left to right, as the lab's architecture picture does: the
+//! streams no delivery stream reads (the source stream, which the ETL reads),
+//! then each stream a delivery stream reads, the delivery stream, and its
+//! bucket. A stream nothing reads and that feeds nothing (part 1's) stands on
+//! its own. Each box has its state, and Firehose's boxes their buffer now.
+
+use maud::{Markup, html};
+
+use super::firehose::{Row, buffer_line, rows};
+use super::{Console, Page, encode, layout};
+
+pub async fn page(console: &Console<'_>) -> Page {
+    let listed = console
+        .clients
+        .kinesis
+        .list_streams()
+        .send()
+        .await
+        .map(|listed| {
+            listed
+                .stream_summaries()
+                .iter()
+                .map(|s| (s.stream_name().to_owned(), s.stream_status().as_str().to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    let deliveries = rows(console);
+    let fed: Vec<&str> = deliveries.iter().map(|row| row.source.as_str()).collect();
+    let sources: Vec<&(String, String)> = listed.iter().filter(|(name, _)| !fed.contains(&name.as_str())).collect();
+    let content = html! {
+        p.muted { "Refreshes every 2 s. Click a box for its details." }
+        @if listed.is_empty() && deliveries.is_empty() {
+            p { "Nothing yet. Create a data stream (lab step 1.1) on the "
+                a href="/_console/streams" { "Data streams" } " page, or run "
+                code { "cargo xtask lab part2" } "." }
+        }
+        @if !deliveries.is_empty() {
+            div.pipeline {
+                div.column {
+                    @for (name, state) in &sources {
+                        (stream_box(name, state))
+                    }
+                }
+                @if !sources.is_empty() {
+                    div.arrow title="your ETL reads, enriches and routes" { "→" }
+                }
+                div.column {
+                    @for row in &deliveries {
+                        div.pipeline style="margin:0" {
+                            @let state = listed.iter().find(|(name, _)| *name == row.source).map_or("?", |(_, s)| s.as_str());
+                            @if row.source != "Direct PUT" { (stream_box(&row.source, state)) div.arrow { "→" } }
+                            (firehose_box(row))
+                            div.arrow { "→" }
+                            (bucket_box(&row.bucket, &row.prefix))
+                        }
+                    }
+                }
+            }
+        } @else {
+            div.pipeline {
+                @for (name, state) in &listed {
+                    (stream_box(name, state))
+                }
+            }
+        }
+    };
+    Ok(layout("Pipeline", Some(2), content))
+}
+
+fn stream_box(name: &str, state: &str) -> Markup {
+    html! {
+        div.box.stream {
+            div.kind { "Kinesis data stream" }
+            a href={ "/_console/streams/" (encode(name)) } { strong { (name) } }
+            div class={ "state-" (state) } { (state) }
+        }
+    }
+}
+
+fn firehose_box(row: &Row) -> Markup {
+    html! {
+        div.box.firehose {
+            div.kind { "Firehose delivery stream" }
+            a href="/_console/firehose" { strong { (row.name) } }
+            div class={ "state-" (row.state) } { (row.state) }
+            div.muted { (buffer_line(row)) }
+            div { (row.status.records_delivered) " records delivered in " (row.status.objects_written) " objects" }
+            @if row.status.failing.is_some() { div.error { "S3 refuses its writes" } }
+        }
+    }
+}
+
+fn bucket_box(bucket: &str, prefix: &str) -> Markup {
+    html! {
+        div.box.bucket {
+            div.kind { "S3 bucket" }
+            a href={ "/_console/s3/" (encode(bucket)) "?prefix=" (encode(prefix)) } { strong { (bucket) } }
+            div.muted { "prefix " (prefix) }
+        }
+    }
+}
