@@ -53,6 +53,16 @@ impl Enrichment {
     }
 }
 
+/// Whether `text` is a `processing_timestamp` as some ETL of the lab writes
+/// it: ours (RFC 3339, with its zone), or the lab's own, naive local time
+/// from `datetime.now().isoformat()` (with or without fractions). Checks of
+/// delivered records accept both, so that a learner's ETL is not failed for
+/// doing what the lab does.
+pub fn is_processing_timestamp(text: &str) -> bool {
+    DateTime::parse_from_rfc3339(text).is_ok()
+        || chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}
+
 /// The enriched record: the session's record with the enrichment appended.
 ///
 /// A record that already carries one of the four keys (one that went through the

@@ -29,7 +29,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::enrich::Enrichment;
+use crate::enrich::{self, Enrichment};
 use crate::routing::Route;
 use crate::session::Session;
 use crate::verify::ENRICHMENT_KEYS;
@@ -191,7 +191,7 @@ fn check_session(sent: &Map<String, Value>, (route, found): &(Route, Value)) -> 
     let want = Enrichment::of(&session, chrono::Utc::now());
 
     let timestamp = match field("processing_timestamp") {
-        Some(Value::String(text)) if is_timestamp(text) => Ok(()),
+        Some(Value::String(text)) if enrich::is_processing_timestamp(text) => Ok(()),
         other => Err((
             "a timestamp, such as 2024-09-22T04:30:50.634511 or 2024-09-22T04:30:50.634511Z".to_owned(),
             shown(other),
@@ -246,13 +246,6 @@ fn check_keys(sent: &Map<String, Value>, record: &Map<String, Value>) -> CheckRe
         return Err((format!("keys in this order: {expected:?}"), format!("{order:?}")));
     }
     Ok(())
-}
-
-/// A timestamp as the lab writes one (`datetime.now().isoformat()`, with or
-/// without fractions), or one with a zone (RFC 3339).
-fn is_timestamp(text: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(text).is_ok()
-        || chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
 
 impl fmt::Display for Grade {

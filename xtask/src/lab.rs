@@ -444,6 +444,10 @@ fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value
             "  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)"
         );
     }
+    let earlier_problems = report["expected"]["earlier_problems"].as_u64().unwrap_or(0);
+    if earlier_problems > 0 {
+        println!("  not judged            {earlier_problems} wrong records of earlier runs");
+    }
     for problem in report["problems"].as_array().into_iter().flatten().take(10) {
         println!("  problem: {}", problem.as_str().unwrap_or_default());
     }
