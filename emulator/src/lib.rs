@@ -17,6 +17,7 @@
 pub mod aws_error;
 pub mod clients;
 pub mod config;
+pub mod console;
 pub mod firehose;
 pub mod kinesis;
 pub mod s3;

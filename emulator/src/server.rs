@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::firehose::Firehose;
-use crate::{aws_error, clients, kinesis, s3, sts};
+use crate::{aws_error, clients, console, kinesis, s3, sts};
 
 /// The path of the health check: not a valid bucket name, so it can never hide an
 /// S3 request.
@@ -286,6 +286,14 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             &format!("this emulator serves Kinesis, Firehose and S3; it does not know the target {target:?}"),
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
+        None if console::is_console(request.uri().path()) => {
+            let console = console::Console {
+                clients: services.firehose.clients(),
+                firehose: &services.firehose,
+                metrics: services.kinesis.metrics(),
+            };
+            console::handle(console, request).await
+        }
         None if sts::is_sts(&request) => sts::handle(&services.account_id, request).await,
         None => s3_call(services, request).await,
     };

@@ -157,6 +157,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.account_id, config.region
     ));
     say(&format!(
+        "  console: {url}/_console/ (the pipeline, streams, Firehose and buckets, in a browser)"
+    ));
+    say(&format!(
         "  delivered objects: {}",
         emulator.data_dir().join("s3").display()
     ));

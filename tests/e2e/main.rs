@@ -11,6 +11,7 @@
 //! names on an empty target), so they always start an emulator of their own.
 
 mod conformance;
+mod console;
 mod emulator;
 mod enrichment;
 mod etl;

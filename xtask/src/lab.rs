@@ -203,6 +203,7 @@ fn part1(session: &LabSession, shards: Option<i32>) -> anyhow::Result<()> {
         "Start the consumer",
         "It reads every shard of the stream from the oldest record and prints each record it finds; it runs in the background here, as in a second terminal.",
     );
+    session.console(&format!("streams/{CLI_STREAM}"));
     let consumer = session.spawn("consumer", &["consume", "--stream", CLI_STREAM])?;
     let keys = produce_part1(session)?;
     step(
@@ -233,6 +234,7 @@ fn create_cli_stream(session: &LabSession, shards: Option<i32>) -> anyhow::Resul
         ),
     };
     step("1.1", &format!("Create the data stream {CLI_STREAM}"), &how);
+    session.console("streams (its \"Create data stream\" form does the same)");
     session.block_on(async {
         let clients = session.target().connect().await?;
         let started = Instant::now();
@@ -308,6 +310,7 @@ fn part2(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
             timing.buffer_interval
         ),
     );
+    session.console("s3");
     let wait = format!("{}s", timing.buffer_interval + 90);
     let report = session.run_json(&[
         "verify",
@@ -333,6 +336,7 @@ fn infra(session: &LabSession, timing: &Timing) -> anyhow::Result<()> {
         "Create the part 2 infrastructure",
         "The source stream (4 shards), the USA and international streams (2 shards each), a bucket for each route, and a Firehose delivery stream from each route's stream to its bucket.",
     );
+    session.console("");
     session.run(&[
         "infra",
         "up",
@@ -380,6 +384,7 @@ fn peek(session: &LabSession) -> anyhow::Result<()> {
         "The enriched sessions as the ETL wrote them (the first two).",
     );
     let usa = LabNames::new("").destinations().usa;
+    session.console(&format!("streams/{usa}"));
     session.run(&["consume", "--stream", usa.as_str(), "--no-follow", "--limit", "2"])?;
     Ok(())
 }
@@ -512,7 +517,10 @@ impl<'a> LabSession<'a> {
         } else if std::net::TcpStream::connect_timeout(&EMULATOR_ADDRESS.parse()?, Duration::from_secs(1))
             .is_ok()
         {
-            println!("Using the emulator already running at http://{EMULATOR_ADDRESS}.");
+            println!(
+                "Using the emulator already running at http://{EMULATOR_ADDRESS}; its console: \
+                 http://{EMULATOR_ADDRESS}/_console/"
+            );
         } else {
             let data_dir = root.join("kinesis-lab-data");
             let config = emulator::Config {
@@ -525,13 +533,22 @@ impl<'a> LabSession<'a> {
                 .context("cannot start an emulator")?;
             println!(
                 "Nothing answered at http://{EMULATOR_ADDRESS}, so an emulator runs in this process until the end \
-                 (for your own runs: `cargo run -- emulator` in another terminal). Delivered files go to {}.",
+                 (for your own runs: `cargo run -- emulator` in another terminal). Delivered files go to {}.\n\
+                 Watch the lab in its console: http://{EMULATOR_ADDRESS}/_console/",
                 data_dir.display()
             );
             session.data_dir = Some(started.data_dir().to_path_buf());
             session.emulator = Some(started);
         }
         Ok(session)
+    }
+
+    /// Where the emulator's console shows what a step does (the emulator
+    /// on 127.0.0.1:4566 only: LocalStack and AWS have consoles of their own).
+    fn console(&self, page: &str) {
+        if self.target_args.is_empty() {
+            println!("In the console: http://{EMULATOR_ADDRESS}/_console/{page}");
+        }
     }
 
     fn target(&self) -> kinesis_lab::target::Target {

@@ -9,6 +9,7 @@ mod compat;
 mod fixtures;
 mod lab;
 mod localstack;
+mod screenshots;
 mod snapshots;
 mod soak;
 
@@ -28,6 +29,7 @@ enum Task {
     Compat(compat::Compat),
     Localstack(localstack::Localstack),
     Ci(ci::Ci),
+    Screenshots(screenshots::Screenshots),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Task::Localstack(task) => task.run(&sh),
         Task::Ci(task) => task.run(&sh),
         Task::Lab(task) => task.run(&sh),
+        Task::Screenshots(task) => task.run(&sh),
     }
 }
 

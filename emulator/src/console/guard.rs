@@ -8,19 +8,19 @@
 //!   that changes something must be a POST whose `Origin` is the console's
 //!   own (browsers always send it with a POST).
 
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, StatusCode, header};
 
-use axum::body::Body;
+use super::Refusal;
 
 /// Ok for a request the console may answer; else the refusal.
-pub fn check<B>(request: &Request<B>) -> Result<(), Response<Body>> {
+pub fn check<B>(request: &Request<B>) -> Result<(), Refusal> {
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
     if !is_loopback_host(host) {
-        return Err(super::error(
+        return Err(Refusal::new(
             StatusCode::FORBIDDEN,
             "the console answers only to 127.0.0.1, localhost and [::1]",
         ));
@@ -31,7 +31,7 @@ pub fn check<B>(request: &Request<B>) -> Result<(), Response<Body>> {
             .get(header::ORIGIN)
             .and_then(|value| value.to_str().ok());
         if origin != Some(format!("http://{host}").as_str()) {
-            return Err(super::error(
+            return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 "a change must come from the console's own pages (its Origin header)",
             ));
@@ -57,7 +57,10 @@ mod tests {
     use super::*;
 
     fn request(method: Method, host: &str, origin: Option<&str>) -> Request<()> {
-        let mut builder = Request::builder().method(method).uri("/_console/streams").header(header::HOST, host);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri("/_console/streams")
+            .header(header::HOST, host);
         if let Some(origin) = origin {
             builder = builder.header(header::ORIGIN, origin);
         }
@@ -66,12 +69,23 @@ mod tests {
 
     #[test]
     fn only_loopback_names_are_served() {
-        for host in ["127.0.0.1:4566", "localhost:4566", "[::1]:4566", "127.0.0.1", "LOCALHOST"] {
+        for host in [
+            "127.0.0.1:4566",
+            "localhost:4566",
+            "[::1]:4566",
+            "127.0.0.1",
+            "LOCALHOST",
+        ] {
             assert!(check(&request(Method::GET, host, None)).is_ok(), "{host}");
         }
-        for host in ["evil.example:4566", "192.168.1.2:4566", "", "127.0.0.1.evil.example"] {
+        for host in [
+            "evil.example:4566",
+            "192.168.1.2:4566",
+            "",
+            "127.0.0.1.evil.example",
+        ] {
             let refused = check(&request(Method::GET, host, None)).unwrap_err();
-            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{host}");
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{host}");
         }
     }
 
@@ -79,9 +93,14 @@ mod tests {
     fn a_post_must_come_from_the_consoles_own_origin() {
         let own = request(Method::POST, "127.0.0.1:4566", Some("http://127.0.0.1:4566"));
         assert!(check(&own).is_ok());
-        for origin in [None, Some("http://evil.example"), Some("http://127.0.0.1:9999"), Some("null")] {
+        for origin in [
+            None,
+            Some("http://evil.example"),
+            Some("http://127.0.0.1:9999"),
+            Some("null"),
+        ] {
             let refused = check(&request(Method::POST, "127.0.0.1:4566", origin)).unwrap_err();
-            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{origin:?}");
+            assert_eq!(refused.status, StatusCode::FORBIDDEN, "{origin:?}");
         }
     }
 }

@@ -22,6 +22,7 @@
 //! the endpoint; only Firehose's buffers, which no API shows, come from the
 //! delivery streams themselves.
 
+mod chart;
 pub mod firehose;
 mod guard;
 pub mod pipeline;
@@ -44,6 +45,8 @@ pub const PATH: &str = "/_console";
 pub struct Console<'a> {
     pub clients: &'a Clients,
     pub firehose: &'a Firehose,
+    /// What each stream takes in, second by second (for the charts).
+    pub metrics: &'a crate::kinesis::metrics::Metrics,
 }
 
 /// Whether a request is for the console.
@@ -54,7 +57,7 @@ pub fn is_console(path: &str) -> bool {
 /// Answers one console request.
 pub async fn handle(console: Console<'_>, request: Request<Incoming>) -> Response<Body> {
     if let Err(refusal) = guard::check(&request) {
-        return refusal;
+        return refusal.into_response();
     }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -66,11 +69,18 @@ pub async fn handle(console: Console<'_>, request: Request<Incoming>) -> Respons
         },
         _ => Vec::new(),
     };
-    let rest = path.strip_prefix(PATH).unwrap_or_default().trim_start_matches('/');
+    let rest = path
+        .strip_prefix(PATH)
+        .unwrap_or_default()
+        .trim_start_matches('/');
     let segments: Vec<String> = rest
         .split('/')
         .filter(|segment| !segment.is_empty())
-        .map(|segment| percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned())
+        .map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let result = match (&method, segments.as_slice()) {
@@ -82,15 +92,42 @@ pub async fn handle(console: Console<'_>, request: Request<Incoming>) -> Respons
         (&Method::GET, ["firehose"]) => firehose::page(&console).await,
         (&Method::GET, ["s3"]) => s3::buckets(&console).await,
         (&Method::GET, ["s3", bucket]) => s3::objects(&console, bucket, &query).await,
-        (&Method::GET, ["s3", bucket, key @ ..]) => s3::object(&console, bucket, &key.join("/"), &query).await,
-        (&Method::GET | &Method::POST, _) => Err(error(StatusCode::NOT_FOUND, "no such page in the console")),
-        _ => Err(error(StatusCode::METHOD_NOT_ALLOWED, "the console takes GET, and POST from its forms")),
+        (&Method::GET, ["s3", bucket, key @ ..]) => {
+            s3::object(&console, bucket, &key.join("/"), &query).await
+        }
+        (&Method::GET | &Method::POST, _) => {
+            Err(Refusal::new(StatusCode::NOT_FOUND, "no such page in the console"))
+        }
+        _ => Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the console takes GET, and POST from its forms",
+        )),
     };
-    result.unwrap_or_else(|refusal| refusal)
+    result.unwrap_or_else(Refusal::into_response)
 }
 
-/// A page's answer, or the response that says why there is none.
-pub type Page = Result<Response<Body>, Response<Body>>;
+/// A page's answer, or why there is none.
+pub type Page = Result<Response<Body>, Refusal>;
+
+/// Why a page cannot be shown: its status and a sentence for the person.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
+        error(self.status, &self.message)
+    }
+}
 
 /// The fields of a submitted form.
 fn form(body: &[u8]) -> Vec<(String, String)> {
@@ -99,7 +136,9 @@ fn form(body: &[u8]) -> Vec<(String, String)> {
 
 /// The value of one form field.
 pub fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    form.iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
 }
 
 /// A whole page: the navigation, the title and `content`. `refresh` reloads
@@ -199,7 +238,8 @@ table { border-collapse: collapse; background: #fff; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #d5dbdb; padding: 0.35em 0.7em; text-align: left; vertical-align: top; }
 th { background: #fafafa; }
 pre { background: #fff; border: 1px solid #d5dbdb; padding: 0.6em; overflow-x: auto; margin: 0.3em 0; }
-.pipeline { display: flex; align-items: center; gap: 0.5em; flex-wrap: wrap; margin: 1em 0; }
+.pipeline { display: flex; align-items: center; gap: 0.5em; margin: 1em 0; overflow-x: auto; }
+.chain { display: flex; align-items: center; gap: 0.5em; flex-wrap: nowrap; }
 .column { display: flex; flex-direction: column; gap: 0.8em; }
 .box { background: #fff; border: 2px solid #879596; border-radius: 6px; padding: 0.5em 0.8em; min-width: 13em; }
 .box.stream { border-color: #8c4fff; } .box.firehose { border-color: #e7157b; } .box.bucket { border-color: #3f8624; }

@@ -28,7 +28,10 @@ pub async fn page(console: &Console<'_>) -> Page {
         .unwrap_or_default();
     let deliveries = rows(console);
     let fed: Vec<&str> = deliveries.iter().map(|row| row.source.as_str()).collect();
-    let sources: Vec<&(String, String)> = listed.iter().filter(|(name, _)| !fed.contains(&name.as_str())).collect();
+    let sources: Vec<&(String, String)> = listed
+        .iter()
+        .filter(|(name, _)| !fed.contains(&name.as_str()))
+        .collect();
     let content = html! {
         p.muted { "Refreshes every 2 s. Click a box for its details." }
         @if listed.is_empty() && deliveries.is_empty() {
@@ -40,7 +43,7 @@ pub async fn page(console: &Console<'_>) -> Page {
             div.pipeline {
                 div.column {
                     @for (name, state) in &sources {
-                        (stream_box(name, state))
+                        (stream_box(console, name, state))
                     }
                 }
                 @if !sources.is_empty() {
@@ -48,9 +51,9 @@ pub async fn page(console: &Console<'_>) -> Page {
                 }
                 div.column {
                     @for row in &deliveries {
-                        div.pipeline style="margin:0" {
+                        div.chain {
                             @let state = listed.iter().find(|(name, _)| *name == row.source).map_or("?", |(_, s)| s.as_str());
-                            @if row.source != "Direct PUT" { (stream_box(&row.source, state)) div.arrow { "→" } }
+                            @if row.source != "Direct PUT" { (stream_box(console, &row.source, state)) div.arrow { "→" } }
                             (firehose_box(row))
                             div.arrow { "→" }
                             (bucket_box(&row.bucket, &row.prefix))
@@ -61,7 +64,7 @@ pub async fn page(console: &Console<'_>) -> Page {
         } @else {
             div.pipeline {
                 @for (name, state) in &listed {
-                    (stream_box(name, state))
+                    (stream_box(console, name, state))
                 }
             }
         }
@@ -69,15 +72,24 @@ pub async fn page(console: &Console<'_>) -> Page {
     Ok(layout("Pipeline", Some(2), content))
 }
 
-fn stream_box(name: &str, state: &str) -> Markup {
+/// A stream, with what it took in over the last 10 s.
+fn stream_box(console: &Console<'_>, name: &str, state: &str) -> Markup {
+    let recent = console
+        .metrics
+        .incoming(name, chrono::Utc::now().timestamp(), RATE_SECONDS);
+    let rate = recent.iter().map(|s| s.records).sum::<u64>() as f64 / RATE_SECONDS as f64;
     html! {
         div.box.stream {
             div.kind { "Kinesis data stream" }
             a href={ "/_console/streams/" (encode(name)) } { strong { (name) } }
             div class={ "state-" (state) } { (state) }
+            div { "in: " (format!("{rate:.1}")) " records/s" }
         }
     }
 }
+
+/// The rates shown are averages over this many seconds.
+const RATE_SECONDS: i64 = 10;
 
 fn firehose_box(row: &Row) -> Markup {
     html! {
@@ -86,6 +98,7 @@ fn firehose_box(row: &Row) -> Markup {
             a href="/_console/firehose" { strong { (row.name) } }
             div class={ "state-" (row.state) } { (row.state) }
             div.muted { (buffer_line(row)) }
+            div { "out: " (format!("{:.1}", row.status.delivery_rate(RATE_SECONDS as u64))) " records/s to S3" }
             div { (row.status.records_delivered) " records delivered in " (row.status.objects_written) " objects" }
             @if row.status.failing.is_some() { div.error { "S3 refuses its writes" } }
         }

@@ -6,7 +6,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use http::{Response, StatusCode, header};
 use maud::html;
 
-use super::{Console, Page, encode, error, layout};
+use super::{Console, Page, Refusal, encode, layout};
 use axum::body::Body;
 
 /// How many objects a listing page shows.
@@ -87,13 +87,16 @@ pub async fn object(console: &Console<'_>, bucket: &str, key: &str, query: &str)
         .body
         .collect()
         .await
-        .map_err(|err| error(StatusCode::BAD_GATEWAY, &format!("cannot read the object: {err}")))?
+        .map_err(|err| Refusal::new(StatusCode::BAD_GATEWAY, format!("cannot read the object: {err}")))?
         .into_bytes();
     if query_value(query, "download").is_some() {
         let file = key.rsplit('/').next().unwrap_or("object").replace('"', "");
         return Ok(Response::builder()
             .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\""))
+            .header(
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            )
             .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
             .body(Body::from(body))
             .expect("a valid response"));
@@ -127,7 +130,11 @@ pub fn split_records(body: &[u8]) -> (Vec<serde_json::Value>, &[u8]) {
         records.push(record);
     }
     let rest = &body[end..];
-    let rest = if rest.iter().all(u8::is_ascii_whitespace) { &[][..] } else { rest };
+    let rest = if rest.iter().all(u8::is_ascii_whitespace) {
+        &[][..]
+    } else {
+        rest
+    };
     (records, rest)
 }
 
@@ -144,13 +151,15 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 
 fn s3_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: aws_sdk_s3::error::SdkError<E>,
-) -> Response<Body> {
+) -> Refusal {
     let status = match err.code() {
         Some("NoSuchBucket" | "NoSuchKey") => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_GATEWAY,
     };
-    let message = err.message().map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
-    error(status, &message)
+    let message = err
+        .message()
+        .map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
+    Refusal::new(status, message)
 }
 
 #[cfg(test)]

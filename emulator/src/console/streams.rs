@@ -7,10 +7,13 @@ use aws_sdk_kinesis::types::{ShardIteratorType, StreamMode, StreamModeDetails};
 use http::StatusCode;
 use maud::{Markup, html};
 
-use super::{Console, Page, encode, error, field, layout, see_other};
+use super::{Console, Page, Refusal, encode, field, layout, see_other};
 
 /// How many of each shard's newest records a stream's page shows.
 const NEWEST: usize = 5;
+
+/// How far back the chart of incoming records goes.
+const CHART_SECONDS: i64 = 300;
 
 /// The list of streams, with the creation form; `problem` is what was wrong
 /// with the last form sent.
@@ -41,7 +44,14 @@ pub async fn list(console: &Console<'_>, problem: Option<&str>) -> Page {
 }
 
 async fn open_shards(console: &Console<'_>, name: &str) -> String {
-    match console.clients.kinesis.describe_stream_summary().stream_name(name).send().await {
+    match console
+        .clients
+        .kinesis
+        .describe_stream_summary()
+        .stream_name(name)
+        .send()
+        .await
+    {
         Ok(summary) => summary
             .stream_description_summary()
             .map_or(0, |s| s.open_shard_count())
@@ -83,7 +93,11 @@ pub async fn create(console: &Console<'_>, form: &[(String, String)]) -> Page {
         Some("PROVISIONED") => {
             let shards = field(form, "shards").and_then(|n| n.parse::<i32>().ok());
             let Some(shards) = shards.filter(|n| (1..=500).contains(n)) else {
-                return list(console, Some("A provisioned stream needs a shard count from 1 to 500.")).await;
+                return list(
+                    console,
+                    Some("A provisioned stream needs a shard count from 1 to 500."),
+                )
+                .await;
             };
             request = request.shard_count(shards);
         }
@@ -98,7 +112,9 @@ pub async fn create(console: &Console<'_>, form: &[(String, String)]) -> Page {
     match request.send().await {
         Ok(_) => Ok(see_other(&format!("/_console/streams/{}", encode(name)))),
         Err(err) => {
-            let message = err.message().map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
+            let message = err
+                .message()
+                .map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
             list(console, Some(&format!("The stream was not created: {message}"))).await
         }
     }
@@ -128,12 +144,22 @@ pub async fn detail(console: &Console<'_>, name: &str) -> Page {
         .await
         .map_err(kinesis_error)?;
     let summary = summary.stream_description_summary().cloned();
-    let shards = kinesis.list_shards().stream_name(name).send().await.map_err(kinesis_error)?;
+    let shards = kinesis
+        .list_shards()
+        .stream_name(name)
+        .send()
+        .await
+        .map_err(kinesis_error)?;
     let mut newest = Vec::new();
     for shard in shards.shards() {
         newest.push(newest_records(console, name, shard.shard_id()).await);
     }
-    let status = summary.as_ref().map_or("?", |s| s.stream_status().as_str()).to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let incoming = console.metrics.incoming(name, now, CHART_SECONDS);
+    let status = summary
+        .as_ref()
+        .map_or("?", |s| s.stream_status().as_str())
+        .to_owned();
     let mode = summary
         .as_ref()
         .and_then(|s| s.stream_mode_details())
@@ -145,6 +171,14 @@ pub async fn detail(console: &Console<'_>, name: &str) -> Page {
             " · capacity mode " (mode)
             " · retention " (summary.as_ref().map_or(24, |s| s.retention_period_hours())) " h"
         }
+        h2 { "Monitoring" }
+        @let minute: Vec<_> = incoming.iter().rev().take(60).collect();
+        p {
+            "Last minute: " (minute.iter().map(|s| s.records).sum::<u64>()) " records, "
+            (minute.iter().map(|s| s.bytes).sum::<u64>()) " bytes in."
+        }
+        div { (maud::PreEscaped(super::chart::incoming_records(&incoming))) }
+        div { (maud::PreEscaped(super::chart::incoming_bytes(&incoming))) }
         h2 { "Shards" }
         table {
             tr { th { "Shard" } th { "Hash key range" } th { "Parent" } th { "State" } }
@@ -244,11 +278,13 @@ pub fn pretty(data: &[u8]) -> String {
 
 fn kinesis_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     err: aws_sdk_kinesis::error::SdkError<E>,
-) -> http::Response<axum::body::Body> {
+) -> Refusal {
     let status = match err.code() {
         Some("ResourceNotFoundException") => StatusCode::NOT_FOUND,
         _ => StatusCode::BAD_GATEWAY,
     };
-    let message = err.message().map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
-    error(status, &message)
+    let message = err
+        .message()
+        .map_or_else(|| DisplayErrorContext(&err).to_string(), str::to_owned);
+    Refusal::new(status, message)
 }

@@ -35,6 +35,7 @@ pub mod capacity;
 pub mod describe;
 pub mod journal;
 pub mod lag;
+pub mod metrics;
 pub mod tail;
 
 use std::path::Path;
@@ -68,6 +69,8 @@ pub struct Kinesis {
     journal: Option<Arc<Journal>>,
     /// What each put adds.
     tail: Arc<Tail>,
+    /// What each stream takes in, second by second.
+    metrics: Arc<metrics::Metrics>,
     /// Held by one PutRecord or PutRecords at a time.
     puts: Arc<tokio::sync::Mutex<()>>,
     /// See [`cap`].
@@ -160,6 +163,7 @@ impl Kinesis {
             store,
             journal,
             tail: Arc::new(Tail::with_marks(marks)),
+            metrics: Arc::default(),
             puts: Arc::default(),
             max_retained_bytes: config.kinesis.max_retained_bytes,
             trimmed_once: Arc::default(),
@@ -169,6 +173,11 @@ impl Kinesis {
     }
 
     /// ferrokinesis's store, for what the endpoint cannot do.
+    /// What each stream takes in, second by second.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -247,6 +256,7 @@ impl Kinesis {
             && let Some(stream) = &stream
         {
             self.tail.forget(stream);
+            self.metrics.forget(stream);
         }
         if let Some(journal) = &self.journal
             && response.status().is_success()
@@ -350,6 +360,7 @@ impl Kinesis {
                     return response;
                 }
                 let fresh = this.tail.take(&this.store, stream.as_deref(), started_ms).await;
+                this.metrics.count(&fresh, started_ms / 1000);
                 let logged = match &this.journal {
                     Some(journal) => journal.log(&fresh).await,
                     None => Ok(()),

@@ -18,15 +18,26 @@ struct Answer {
 
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// One HTTP/1.1 request with the given extra headers, as a browser sends it.
 async fn request(lab: &Lab, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = lab.emulator.endpoint_url().strip_prefix("http://").unwrap().to_owned();
-    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let host = lab
+        .emulator
+        .endpoint_url()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let mut text = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
         text.push_str(&format!("Host: {host}\r\n"));
     }
@@ -65,29 +76,71 @@ async fn create_data_stream_as_the_console_does() {
     let lab = Lab::start().await;
     let page = request(&lab, "GET", "/_console/streams", &[], "").await;
     assert_eq!(page.status, 200);
-    for words in ["Data stream name", "On-demand", "Provisioned", "Create data stream"] {
+    for words in [
+        "Data stream name",
+        "On-demand",
+        "Provisioned",
+        "Create data stream",
+    ] {
         assert!(page.body.contains(words), "{words} is not on the page");
     }
     let origin = origin(&lab);
-    let headers = [("Origin", origin.as_str()), ("Content-Type", "application/x-www-form-urlencoded")];
-    let created = request(&lab, "POST", "/_console/streams", &headers, "name=clicked&mode=ON_DEMAND").await;
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let created = request(
+        &lab,
+        "POST",
+        "/_console/streams",
+        &headers,
+        "name=clicked&mode=ON_DEMAND",
+    )
+    .await;
     assert_eq!(created.status, 303);
     assert_eq!(created.header("location"), Some("/_console/streams/clicked"));
-    let created = request(&lab, "POST", "/_console/streams", &headers, "name=two&mode=PROVISIONED&shards=2").await;
+    let created = request(
+        &lab,
+        "POST",
+        "/_console/streams",
+        &headers,
+        "name=two&mode=PROVISIONED&shards=2",
+    )
+    .await;
     assert_eq!(created.status, 303);
     lab.wait_for_stream("clicked").await;
     lab.wait_for_stream("two").await;
     for (name, mode, shards) in [("clicked", "ON_DEMAND", 4), ("two", "PROVISIONED", 2)] {
-        let described = lab.kinesis.describe_stream_summary().stream_name(name).send().await.unwrap();
+        let described = lab
+            .kinesis
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .unwrap();
         let summary = described.stream_description_summary().unwrap();
-        assert_eq!(summary.stream_mode_details().unwrap().stream_mode().as_str(), mode);
+        assert_eq!(
+            summary.stream_mode_details().unwrap().stream_mode().as_str(),
+            mode
+        );
         assert_eq!(summary.open_shard_count(), shards);
     }
 
     // A name Kinesis refuses comes back to the form with AWS's reason.
-    let refused = request(&lab, "POST", "/_console/streams", &headers, "name=bad%2Fname&mode=ON_DEMAND").await;
+    let refused = request(
+        &lab,
+        "POST",
+        "/_console/streams",
+        &headers,
+        "name=bad%2Fname&mode=ON_DEMAND",
+    )
+    .await;
     assert_eq!(refused.status, 200);
-    assert!(refused.body.contains("The stream was not created"), "{}", refused.body);
+    assert!(
+        refused.body.contains("The stream was not created"),
+        "{}",
+        refused.body
+    );
 
     let deleted = request(&lab, "POST", "/_console/streams/two/delete", &headers, "").await;
     assert_eq!(deleted.status, 303);
@@ -100,10 +153,27 @@ async fn create_data_stream_as_the_console_does() {
 async fn requests_from_elsewhere_are_refused() {
     let lab = Lab::start().await;
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let no_origin = request(&lab, "POST", "/_console/streams", &form, "name=forged&mode=ON_DEMAND").await;
+    let no_origin = request(
+        &lab,
+        "POST",
+        "/_console/streams",
+        &form,
+        "name=forged&mode=ON_DEMAND",
+    )
+    .await;
     assert_eq!(no_origin.status, 403);
-    let elsewhere = [("Origin", "http://evil.example"), ("Content-Type", "application/x-www-form-urlencoded")];
-    let forged = request(&lab, "POST", "/_console/streams", &elsewhere, "name=forged&mode=ON_DEMAND").await;
+    let elsewhere = [
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let forged = request(
+        &lab,
+        "POST",
+        "/_console/streams",
+        &elsewhere,
+        "name=forged&mode=ON_DEMAND",
+    )
+    .await;
     assert_eq!(forged.status, 403);
     let rebound = request(&lab, "GET", "/_console/", &[("Host", "evil.example:4566")], "").await;
     assert_eq!(rebound.status, 403);
@@ -128,9 +198,23 @@ async fn html_in_records_is_shown_as_text() {
         .unwrap();
     let page = request(&lab, "GET", "/_console/streams/s", &[], "").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("&lt;img src=x onerror=alert(2)&gt;"));
-    assert!(!page.body.contains("<script") && !page.body.contains("<img"), "{}", page.body);
+    assert!(
+        !page.body.contains("<script") && !page.body.contains("<img"),
+        "{}",
+        page.body
+    );
+    // The chart of what came in, drawn on the server.
+    assert!(
+        page.body.contains("<svg") && page.body.contains("Last minute: 1 records"),
+        "{}",
+        page.body
+    );
     let policy = page.header("content-security-policy").unwrap();
     assert!(policy.contains("default-src 'none'"), "{policy}");
 }
@@ -142,11 +226,15 @@ async fn firehose_and_delivered_records_are_shown() {
     let lab = Lab::start().await;
     lab.create_stream("usa", 1).await;
     lab.create_bucket("bucket").await;
-    lab.create_delivery_stream("to-bucket", "usa", "bucket", (1, 1)).await;
+    lab.create_delivery_stream("to-bucket", "usa", "bucket", (1, 1))
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     lab.put(
         "usa",
-        &[r#"{"session_id":"a1","country":"USA"}"#.to_owned(), r#"{"session_id":"b2","country":"USA"}"#.to_owned()],
+        &[
+            r#"{"session_id":"a1","country":"USA"}"#.to_owned(),
+            r#"{"session_id":"b2","country":"USA"}"#.to_owned(),
+        ],
     )
     .await;
     let objects = lab.wait_for_objects("bucket", "firehose/", 1).await;
@@ -156,7 +244,11 @@ async fn firehose_and_delivered_records_are_shown() {
         assert!(home.body.contains(name), "{name} is not in the pipeline");
     }
     let firehose = request(&lab, "GET", "/_console/firehose", &[], "").await;
-    assert!(firehose.body.contains("1 objects, 2 records"), "{}", firehose.body);
+    assert!(
+        firehose.body.contains("1 objects, 2 records"),
+        "{}",
+        firehose.body
+    );
     assert!(firehose.body.contains("1 MiB or 1 s"), "{}", firehose.body);
 
     let listing = request(&lab, "GET", "/_console/s3/bucket?prefix=firehose/", &[], "").await;
@@ -166,8 +258,17 @@ async fn firehose_and_delivered_records_are_shown() {
     let object = request(&lab, "GET", &link, &[], "").await;
     assert_eq!(object.status, 200);
     assert!(object.body.contains("2 records"), "{}", object.body);
-    assert!(object.body.contains("&quot;session_id&quot;: &quot;b2&quot;"), "{}", object.body);
+    assert!(
+        object.body.contains("&quot;session_id&quot;: &quot;b2&quot;"),
+        "{}",
+        object.body
+    );
     let download = request(&lab, "GET", &format!("{link}?download"), &[], "").await;
     assert_eq!(download.body.as_bytes(), objects[0].1.as_slice());
-    assert!(download.header("content-disposition").unwrap().starts_with("attachment"));
+    assert!(
+        download
+            .header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
 }

@@ -9,6 +9,7 @@
 #![allow(deprecated)]
 
 mod concurrency;
+mod console;
 mod delivery;
 mod direct_put;
 pub mod durable;

@@ -103,6 +103,11 @@ impl Buffer {
         self.records == 0
     }
 
+    /// The records held.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
     /// The bytes held.
     pub fn len(&self) -> usize {
         self.body.len()

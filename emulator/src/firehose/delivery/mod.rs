@@ -83,9 +83,44 @@ const MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
 const PROCESSING_FAILED: &str = "processing-failed";
 const PARTITIONING_FAILED: &str = "partitioning-failed";
 
+/// What a delivery holds and has done, as the console shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub buffered_records: usize,
+    pub buffered_bytes: usize,
+    /// When the fullest buffer's interval runs out.
+    pub next_write: Option<Instant>,
+    /// Objects sealed and waiting for S3.
+    pub queued_objects: usize,
+    pub objects_written: u64,
+    pub records_delivered: u64,
+    pub bytes_written: u64,
+    /// Error records written under the error output prefix.
+    pub error_records: u64,
+    /// Why S3 refuses the next object, while it does.
+    pub failing: Option<String>,
+    /// When each of the last minute's objects was written, and its records.
+    pub recent_writes: VecDeque<(Instant, usize)>,
+}
+
+impl Status {
+    /// Records delivered per second, over the last `seconds`.
+    pub fn delivery_rate(&self, seconds: u64) -> f64 {
+        let since = Instant::now() - Duration::from_secs(seconds);
+        let records: usize = self
+            .recent_writes
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, records)| records)
+            .sum();
+        records as f64 / seconds as f64
+    }
+}
+
 /// The handle on a running delivery.
 #[derive(Debug)]
 pub struct Delivery {
+    status: Arc<std::sync::Mutex<Status>>,
     stop: watch::Sender<bool>,
     /// UpdateDestination's new settings, for the objects sealed from now on.
     settings: watch::Sender<(Arc<S3Destination>, u64)>,
@@ -111,7 +146,9 @@ impl Delivery {
             None => (None, Checkpoint::default()),
         };
         let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
+        let status = Arc::new(std::sync::Mutex::new(Status::default()));
         let worker = Worker {
+            status: status.clone(),
             name,
             arn,
             settings: settings_changed,
@@ -133,6 +170,7 @@ impl Delivery {
         };
         let task = tokio::spawn(worker.run(source, stopped));
         Delivery {
+            status,
             stop,
             settings,
             task: std::sync::Mutex::new(Some(task)),
@@ -143,6 +181,11 @@ impl Delivery {
     /// the version they come with in its key.
     pub fn reconfigure(&self, destination: Arc<S3Destination>, version: u64) {
         self.settings.send_replace((destination, version));
+    }
+
+    /// What it holds and has done, now.
+    pub fn status(&self) -> Status {
+        self.status.lock().expect("status lock").clone()
     }
 
     /// Asks the task to deliver what it holds and stop, and waits until it has.
@@ -171,6 +214,8 @@ struct Object {
     records: usize,
     /// The ticket of its oldest record ([`ledger`]).
     oldest_ticket: u64,
+    /// Whether it holds error records.
+    errors: bool,
 }
 
 /// What a buffer holds: error records of one type, or records of one
@@ -182,6 +227,8 @@ enum Target {
 }
 
 struct Worker {
+    /// Shared with [`Delivery::status`].
+    status: Arc<std::sync::Mutex<Status>>,
     name: String,
     arn: String,
     settings: watch::Receiver<(Arc<S3Destination>, u64)>,
@@ -242,6 +289,7 @@ impl Worker {
             if self.retry_at.is_none_or(|at| at <= Instant::now()) {
                 self.write_queue().await;
             }
+            self.publish_status();
         }
         self.drain(source).await;
     }
@@ -565,7 +613,17 @@ impl Worker {
             body: body.into(),
             records: batch.records,
             oldest_ticket: batch.oldest_ticket,
+            errors: error_type.is_some(),
         });
+    }
+
+    /// Updates what [`Delivery::status`] shows.
+    fn publish_status(&self) {
+        let mut status = self.status.lock().expect("status lock");
+        status.buffered_records = self.buffers.values().map(Buffer::records).sum();
+        status.buffered_bytes = self.buffered_bytes;
+        status.next_write = self.buffers.values().filter_map(Buffer::deadline).min();
+        status.queued_objects = self.queue.len();
     }
 
     /// The oldest ticket held in a buffer or in the queue, the first `skip`
@@ -608,6 +666,27 @@ impl Worker {
                         "delivered"
                     );
                     self.queued_bytes -= object.body.len();
+                    {
+                        let mut status = self.status.lock().expect("status lock");
+                        status.objects_written += 1;
+                        status.bytes_written += object.body.len() as u64;
+                        match object.errors {
+                            true => status.error_records += object.records as u64,
+                            false => {
+                                status.records_delivered += object.records as u64;
+                                let now = Instant::now();
+                                status.recent_writes.push_back((now, object.records));
+                                while status
+                                    .recent_writes
+                                    .front()
+                                    .is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(60))
+                                {
+                                    status.recent_writes.pop_front();
+                                }
+                            }
+                        }
+                        status.failing = None;
+                    }
                     self.queue.pop_front();
                     let oldest = self.oldest_held(0);
                     self.ledger.settle(&mut self.committed, oldest);
@@ -629,6 +708,8 @@ impl Worker {
                     } else {
                         (self.retry_delay * 2).min(self.options.max_retry_delay)
                     };
+                    self.status.lock().expect("status lock").failing =
+                        Some(DisplayErrorContext(&err).to_string());
                     if !self.failing {
                         tracing::warn!(
                             delivery_stream = %self.name,

@@ -1,0 +1,83 @@
+//! The stream page's chart: records taken in per second over the last
+//! minutes, as the AWS console's IncomingRecords graph shows them. Drawn as
+//! SVG by plotters, inline in the page (no script, no image request).
+
+use plotters::prelude::*;
+
+use crate::kinesis::metrics::Second;
+
+/// An SVG line chart of records per second; the x axis counts seconds back
+/// from now.
+pub fn incoming_records(seconds: &[Second]) -> String {
+    chart("Incoming records (per second)", seconds, |s| s.records)
+}
+
+/// The same for bytes, as the AWS console's IncomingBytes.
+pub fn incoming_bytes(seconds: &[Second]) -> String {
+    chart("Incoming bytes (per second)", seconds, |s| s.bytes)
+}
+
+fn chart(caption: &str, seconds: &[Second], value: fn(&Second) -> u64) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 220)).into_drawing_area();
+        let _ = draw(&root, caption, seconds, value);
+        let _ = root.present();
+    }
+    svg
+}
+
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    seconds: &[Second],
+    value: fn(&Second) -> u64,
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    root.fill(&WHITE)?;
+    let span = seconds.len() as i64;
+    let highest = seconds.iter().map(value).max().unwrap_or(0).max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d(-span..0i64, 0..highest + highest / 10 + 1)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds ago")
+        .x_labels(7)
+        .y_labels(5)
+        .draw()?;
+    let now = seconds.last().map_or(0, |s| s.at);
+    chart.draw_series(LineSeries::new(
+        seconds.iter().map(|s| (s.at - now, value(s))),
+        ShapeStyle::from(&RGBColor(140, 79, 255)).stroke_width(2),
+    ))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_is_an_svg_with_its_caption() {
+        let seconds: Vec<Second> = (0..60)
+            .map(|i| Second {
+                at: 1000 + i,
+                records: (i % 7) as u64,
+                bytes: 0,
+            })
+            .collect();
+        let svg = incoming_records(&seconds);
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+        assert!(svg.contains("Incoming records"));
+        assert!(
+            svg.contains("<polyline") || svg.contains("<path"),
+            "no line drawn"
+        );
+    }
+}
