@@ -72,18 +72,20 @@ pub async fn page(console: &Console<'_>) -> Page {
     Ok(layout("Pipeline", Some(2), content))
 }
 
-/// A stream, with what it took in over the last 10 s.
+/// A stream, with what it took in and what its consumers read over the last 10 s.
 fn stream_box(console: &Console<'_>, name: &str, state: &str) -> Markup {
-    let recent = console
-        .metrics
-        .incoming(name, chrono::Utc::now().timestamp(), RATE_SECONDS);
-    let rate = recent.iter().map(|s| s.records).sum::<u64>() as f64 / RATE_SECONDS as f64;
+    let now = chrono::Utc::now().timestamp();
+    let per_second = |seconds: Vec<crate::kinesis::metrics::Second>| {
+        seconds.iter().map(|s| s.records).sum::<u64>() as f64 / RATE_SECONDS as f64
+    };
+    let rate = per_second(console.metrics.incoming(name, now, RATE_SECONDS));
+    let read = per_second(console.metrics.reads(name, now, RATE_SECONDS));
     html! {
         div.box.stream {
             div.kind { "Kinesis data stream" }
             a href={ "/_console/streams/" (encode(name)) } { strong { (name) } }
             div class={ "state-" (state) } { (state) }
-            div { "in: " (format!("{rate:.1}")) " records/s" }
+            div { "in: " (format!("{rate:.1}")) " records/s · read: " (format!("{read:.1}")) " records/s" }
         }
     }
 }

@@ -32,6 +32,24 @@ pub async fn correct(store: &Store, request: &[u8], body: Bytes) -> Bytes {
     Bytes::from(corrected)
 }
 
+/// The stream a GetRecords reads, from its shard iterator.
+pub fn stream_read(request: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct GetRecords {
+        #[serde(rename = "ShardIterator")]
+        shard_iterator: String,
+    }
+    let request: GetRecords = serde_json::from_slice(request).ok()?;
+    let (_, stream, _, _) = decode_shard_iterator(&request.shard_iterator).ok()?;
+    Some(stream)
+}
+
+/// How many records a GetRecords answer holds: each has one
+/// `"SequenceNumber":"`, which cannot occur inside a JSON string.
+pub fn records_in(answer: &[u8]) -> u64 {
+    memchr::memmem::find_iter(answer, SEQUENCE_NUMBER).count() as u64
+}
+
 async fn millis_behind(store: &Store, request: &[u8], body: &[u8]) -> Option<u64> {
     #[derive(serde::Deserialize)]
     struct GetRecords {
@@ -56,4 +74,16 @@ async fn millis_behind(store: &Store, request: &[u8], body: &[u8]) -> Option<u64
             ((now - record.approximate_arrival_timestamp).max(0.0) * 1000.0) as u64
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_counted_by_their_sequence_numbers() {
+        let answer = br#"{"Records":[{"SequenceNumber":"1","Data":"IlNlcXVlbmNlTnVtYmVyIjoi"},{"SequenceNumber":"2"}],"MillisBehindLatest":0}"#;
+        assert_eq!(records_in(answer), 2);
+        assert_eq!(records_in(br#"{"Records":[],"MillisBehindLatest":0}"#), 0);
+    }
 }

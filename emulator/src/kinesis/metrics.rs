@@ -1,8 +1,11 @@
-//! What each stream takes in, second by second: the console's chart of
-//! IncomingRecords and IncomingBytes, as CloudWatch shows them for a stream.
+//! What each stream takes in and gives out, second by second: the console's
+//! charts of IncomingRecords and IncomingBytes, as CloudWatch shows them for a
+//! stream, and the rates of its pipeline picture.
 //!
 //! Each put's new records ([`super::tail`]) are counted in the second they
-//! arrived; the last ten minutes are kept, per stream, in memory.
+//! arrived, and each GetRecords's records in the second they were read (by any
+//! consumer: the ETL, Firehose); the last ten minutes are kept, per stream, in
+//! memory.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -12,7 +15,7 @@ use super::tail::Fresh;
 /// How many seconds of counts each stream keeps.
 pub const KEPT_SECONDS: i64 = 600;
 
-/// Records and bytes a stream took in during one second.
+/// Records and bytes of one stream during one second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Second {
     /// Seconds since the epoch.
@@ -21,60 +24,90 @@ pub struct Second {
     pub bytes: u64,
 }
 
+type PerStream = Mutex<HashMap<String, VecDeque<Second>>>;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
-    streams: Mutex<HashMap<String, VecDeque<Second>>>,
+    /// Records and bytes put.
+    incoming: PerStream,
+    /// Records read (bytes are not counted).
+    reads: PerStream,
 }
 
 impl Metrics {
     /// Counts a put's new records, at `now` (seconds since the epoch).
     pub fn count(&self, fresh: &[Fresh], now: i64) {
-        let mut streams = self.streams.lock().expect("metrics lock");
+        let mut incoming = self.incoming.lock().expect("metrics lock");
         for record in fresh {
             // The payload is base64 in the store: three bytes for four characters.
             let bytes = (record.record.data.len() as u64 * 3 / 4) + record.record.partition_key.len() as u64;
-            let seconds = streams.entry(record.stream.clone()).or_default();
-            match seconds.back_mut() {
-                Some(last) if last.at == now => {
-                    last.records += 1;
-                    last.bytes += bytes;
-                }
-                _ => seconds.push_back(Second {
-                    at: now,
-                    records: 1,
-                    bytes,
-                }),
-            }
-            while seconds
-                .front()
-                .is_some_and(|first| first.at <= now - KEPT_SECONDS)
-            {
-                seconds.pop_front();
-            }
+            add(incoming.entry(record.stream.clone()).or_default(), now, 1, bytes);
         }
     }
 
-    /// The last `seconds` seconds of a stream before `now`, one entry per
-    /// second, quiet seconds included.
+    /// Counts the records a GetRecords read from `stream`, at `now`.
+    pub fn count_reads(&self, stream: &str, records: u64, now: i64) {
+        if records > 0 {
+            let mut reads = self.reads.lock().expect("metrics lock");
+            add(reads.entry(stream.to_owned()).or_default(), now, records, 0);
+        }
+    }
+
+    /// What a stream took in during each of the last `seconds` seconds
+    /// before `now`, quiet seconds included.
     pub fn incoming(&self, stream: &str, now: i64, seconds: i64) -> Vec<Second> {
-        let streams = self.streams.lock().expect("metrics lock");
-        let kept = streams.get(stream);
-        (now - seconds + 1..=now)
-            .map(|at| {
-                kept.and_then(|kept| kept.iter().find(|s| s.at == at))
-                    .copied()
-                    .unwrap_or(Second {
-                        at,
-                        ..Second::default()
-                    })
-            })
-            .collect()
+        window(
+            self.incoming.lock().expect("metrics lock").get(stream),
+            now,
+            seconds,
+        )
+    }
+
+    /// The records read from a stream in each of the last `seconds` seconds.
+    pub fn reads(&self, stream: &str, now: i64, seconds: i64) -> Vec<Second> {
+        window(self.reads.lock().expect("metrics lock").get(stream), now, seconds)
     }
 
     /// Forgets a deleted stream.
     pub fn forget(&self, stream: &str) {
-        self.streams.lock().expect("metrics lock").remove(stream);
+        self.incoming.lock().expect("metrics lock").remove(stream);
+        self.reads.lock().expect("metrics lock").remove(stream);
     }
+}
+
+/// Adds to the second `now`, and drops what is older than [`KEPT_SECONDS`].
+fn add(seconds: &mut VecDeque<Second>, now: i64, records: u64, bytes: u64) {
+    match seconds.back_mut() {
+        Some(last) if last.at == now => {
+            last.records += records;
+            last.bytes += bytes;
+        }
+        _ => seconds.push_back(Second {
+            at: now,
+            records,
+            bytes,
+        }),
+    }
+    while seconds
+        .front()
+        .is_some_and(|first| first.at <= now - KEPT_SECONDS)
+    {
+        seconds.pop_front();
+    }
+}
+
+/// The `span` seconds up to `now` of `kept`, one entry a second.
+fn window(kept: Option<&VecDeque<Second>>, now: i64, span: i64) -> Vec<Second> {
+    (now - span + 1..=now)
+        .map(|at| {
+            kept.and_then(|kept| kept.iter().find(|s| s.at == at))
+                .copied()
+                .unwrap_or(Second {
+                    at,
+                    ..Second::default()
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -110,5 +143,16 @@ mod tests {
                 .sum::<u64>(),
             0
         );
+    }
+
+    #[test]
+    fn reads_are_counted_apart_from_puts() {
+        let metrics = Metrics::default();
+        metrics.count_reads("s", 7, 50);
+        metrics.count_reads("s", 0, 51);
+        metrics.count_reads("s", 3, 51);
+        let read = metrics.reads("s", 51, 2);
+        assert_eq!(read.iter().map(|s| s.records).collect::<Vec<_>>(), [7, 3]);
+        assert!(metrics.incoming("s", 51, 2).iter().all(|s| s.records == 0));
     }
 }

@@ -333,6 +333,10 @@ impl Kinesis {
                 );
             }
         };
+        if let Some(stream) = lag::stream_read(body) {
+            let now = chrono::Utc::now().timestamp();
+            self.metrics.count_reads(&stream, lag::records_in(&answer), now);
+        }
         let answer = lag::correct(&self.store, body, answer).await;
         parts.headers.remove(http::header::CONTENT_LENGTH);
         Response::from_parts(parts, Body::from(answer))

@@ -243,6 +243,13 @@ async fn firehose_and_delivered_records_are_shown() {
     for name in ["usa", "to-bucket", "bucket"] {
         assert!(home.body.contains(name), "{name} is not in the pipeline");
     }
+    // Firehose read the two records within the last 10 s, and wrote them.
+    assert!(home.body.contains("in: 0.2 records/s"), "{}", home.body);
+    assert!(
+        home.body.contains("read: ") && !home.body.contains("read: 0.0 records/s"),
+        "{}",
+        home.body
+    );
     let firehose = request(&lab, "GET", "/_console/firehose", &[], "").await;
     assert!(
         firehose.body.contains("1 objects, 2 records"),
