@@ -3,8 +3,8 @@
 //! Part 2 reads left to right, as the lab's architecture picture does: the
 //! streams no delivery stream reads (the source stream, which the ETL reads),
 //! then each stream a delivery stream reads, the delivery stream, and its
-//! bucket. A stream nothing reads and that feeds nothing (part 1's) stands on
-//! its own. Each box has its state, and Firehose's boxes their buffer now.
+//! bucket. Part 1's stream stands on its own, below. Each box has its state
+//! and rates, and Firehose's boxes their buffer now.
 
 use maud::{Markup, html};
 
@@ -28,10 +28,13 @@ pub async fn page(console: &Console<'_>) -> Page {
         .unwrap_or_default();
     let deliveries = rows(console);
     let fed: Vec<&str> = deliveries.iter().map(|row| row.source.as_str()).collect();
-    let sources: Vec<&(String, String)> = listed
+    // Part 1's stream (the lab names it `...-cli`) stands on its own; the
+    // other streams no delivery stream reads feed the ETL.
+    type Streams<'a> = Vec<&'a (String, String)>;
+    let (alone, sources): (Streams, Streams) = listed
         .iter()
         .filter(|(name, _)| !fed.contains(&name.as_str()))
-        .collect();
+        .partition(|(name, _)| name.ends_with(PART1_SUFFIX));
     let content = html! {
         p.muted { "Refreshes every 2 s. Click a box for its details." }
         @if listed.is_empty() && deliveries.is_empty() {
@@ -63,7 +66,15 @@ pub async fn page(console: &Console<'_>) -> Page {
             }
         } @else {
             div.pipeline {
-                @for (name, state) in &listed {
+                @for (name, state) in &sources {
+                    (stream_box(console, name, state))
+                }
+            }
+        }
+        @if !alone.is_empty() {
+            h2 { "Part 1" }
+            div.pipeline {
+                @for (name, state) in &alone {
                     (stream_box(console, name, state))
                 }
             }
@@ -89,6 +100,10 @@ fn stream_box(console: &Console<'_>, name: &str, state: &str) -> Markup {
         }
     }
 }
+
+/// How the lab's part 1 stream, which stands apart, ends its name
+/// (`de-c2w2lab1-kinesis-data-stream-cli`).
+const PART1_SUFFIX: &str = "-cli";
 
 /// The rates shown are averages over this many seconds.
 const RATE_SECONDS: i64 = 10;
