@@ -87,6 +87,11 @@ fn solution(name: &str, mistake: Option<(&str, &str)>) -> PathBuf {
     dir
 }
 
+/// The command that runs one of the solution's programs with the venv's Python.
+fn program(dir: &Path, file: &str) -> String {
+    format!("{} {}", python().display(), dir.join(file).display())
+}
+
 /// `cargo xtask lab ARGS` against `target`, with a work directory of its own.
 fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -107,7 +112,7 @@ fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
 async fn part2(name: &str, dir: &Path) -> (Output, Vec<String>) {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
     let work = dir.join("work");
-    let etl = format!("{} {}", python().display(), dir.join("consumer.py").display());
+    let etl = program(dir, "consumer.py");
     let output = xtask_lab(
         &target,
         &work,
@@ -223,17 +228,8 @@ async fn quantities_not_converted_to_int_fail_step_2_2_5() {
 async fn the_example_producer_and_consumer_pass_part_1() {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
     let dir = solution("part1", None);
-    let python = python();
-    let producer = format!(
-        "{} {}",
-        python.display(),
-        dir.join("producer_from_cli.py").display()
-    );
-    let consumer = format!(
-        "{} {}",
-        python.display(),
-        dir.join("consumer_from_cli.py").display()
-    );
+    let producer = program(&dir, "producer_from_cli.py");
+    let consumer = program(&dir, "consumer_from_cli.py");
     let output = xtask_lab(
         &target,
         &dir.join("work"),
@@ -259,12 +255,7 @@ async fn the_example_producer_and_consumer_pass_part_1() {
 async fn a_consumer_that_misses_records_fails_part_1() {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
     let dir = solution("deaf", None);
-    let python = python();
-    let producer = format!(
-        "{} {}",
-        python.display(),
-        dir.join("producer_from_cli.py").display()
-    );
+    let producer = program(&dir, "producer_from_cli.py");
     let deaf = "echo 'listening, but printing nothing'; sleep 600; true";
     let output = xtask_lab(
         &target,

@@ -571,19 +571,30 @@ impl<'a> LabSession<'a> {
         self.runtime.block_on(future)
     }
 
-    /// Runs a `kinesis-lab` command in the foreground, showing it; returns its
-    /// stdout. Its stderr goes straight to the terminal, so that its progress
-    /// (streams becoming ACTIVE, sessions put, Firehose's countdown) shows live.
-    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+    /// `kinesis-lab ARGS` on this run's target.
+    fn kinesis_lab(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.args(args).args(&self.target_args);
+        command
+    }
+
+    /// Runs a `kinesis-lab` command in the foreground, shown as a person
+    /// would type it, its stderr on the terminal; its output.
+    fn foreground(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         println!("$ kinesis-lab {}", shown(args));
-        let output = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
+        self.kinesis_lab(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .output()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+            .with_context(|| format!("cannot run {}", self.bin.display()))
+    }
+
+    /// Runs a `kinesis-lab` command in the foreground, showing it; returns its
+    /// stdout. Its stderr goes straight to the terminal, so that its progress
+    /// (streams becoming ACTIVE, sessions put, Firehose's countdown) shows live.
+    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
+        let output = self.foreground(args)?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         print!("{stdout}");
         if !output.status.success() {
@@ -599,15 +610,7 @@ impl<'a> LabSession<'a> {
     /// Runs a command that prints one JSON object, shown as a person would
     /// type it; returns the object, whatever the command's exit status.
     fn run_json(&self, args: &[&str]) -> anyhow::Result<Value> {
-        println!("$ kinesis-lab {}", shown(args));
-        let output = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .output()
-            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        let output = self.foreground(args)?;
         serde_json::from_slice(&output.stdout).with_context(|| {
             format!(
                 "`kinesis-lab {}` did not print its JSON ({}): {}",
@@ -631,10 +634,7 @@ impl<'a> LabSession<'a> {
     /// Runs a command until it ends or the user presses Ctrl+C.
     fn run_until_interrupted(&self, args: &[&str]) -> anyhow::Result<()> {
         println!("$ kinesis-lab {}   (Ctrl+C to stop)", shown(args));
-        let status = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
-            .status()?;
+        let status = self.kinesis_lab(args).status()?;
         // Ctrl+C reaches both; the command stops cleanly, and so do we.
         if !status.success() && status.code().is_some() {
             bail!("`kinesis-lab {}` failed ({status})", args[0]);
@@ -645,9 +645,7 @@ impl<'a> LabSession<'a> {
     /// Starts a program in the background, its output prefixed with its name.
     fn spawn(&self, name: &'static str, args: &[&str]) -> anyhow::Result<Background> {
         println!("$ kinesis-lab {} &", shown(args));
-        let mut command = Command::new(&self.bin);
-        command.args(args).args(&self.target_args);
-        spawn(name, command)
+        spawn(name, self.kinesis_lab(args))
     }
 }
 

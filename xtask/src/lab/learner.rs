@@ -266,9 +266,8 @@ impl LabSession<'_> {
 
     /// Runs a `kinesis-lab` command that prints one JSON object, quietly.
     fn quiet_json(&self, args: &[&str]) -> anyhow::Result<Value> {
-        let output = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
+        let output = self
+            .kinesis_lab(args)
             .stdin(Stdio::null())
             .stderr(Stdio::null())
             .output()?;
@@ -279,11 +278,7 @@ impl LabSession<'_> {
     /// Runs a `kinesis-lab` command in the foreground; true when it exits 0.
     fn run_status(&self, args: &[&str]) -> anyhow::Result<bool> {
         println!("$ kinesis-lab {}", super::shown(args));
-        let status = Command::new(&self.bin)
-            .args(args)
-            .args(&self.target_args)
-            .stdin(Stdio::null())
-            .status()?;
+        let status = self.kinesis_lab(args).stdin(Stdio::null()).status()?;
         Ok(status.success())
     }
 }
