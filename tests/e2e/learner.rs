@@ -98,6 +98,9 @@ fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
     Command::new(cargo)
         .current_dir(root())
         .args(["xtask", "lab"])
+        // This suite's own binary: an xtask that built one would re-link it
+        // under the other tests running it.
+        .env("KINESIS_LAB_BIN", env!("CARGO_BIN_EXE_kinesis-lab"))
         .args(args)
         .arg("--endpoint-url")
         .arg(&target.url)

@@ -11,7 +11,7 @@
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -480,6 +480,26 @@ fn rand_seed() -> u64 {
         .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007)
 }
 
+/// The `kinesis-lab` binary the steps run: the one `KINESIS_LAB_BIN` names, or
+/// else the debug build, built now.
+///
+/// The e2e tests name theirs. Building here while they run would re-link
+/// `target/debug/kinesis-lab` under the tests that are executing it: `cargo
+/// test --workspace` builds it with the dev-dependencies' features unified in,
+/// `cargo build --bin kinesis-lab` without them, so the two never share it.
+fn kinesis_lab_binary(sh: &Shell, root: &Path, named: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = named {
+        anyhow::ensure!(
+            bin.is_file(),
+            "KINESIS_LAB_BIN names {}, which is not a file; unset it to build the binary here",
+            bin.display()
+        );
+        return Ok(bin);
+    }
+    cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
+    Ok(crate::target_dir(root).join("debug/kinesis-lab"))
+}
+
 /// What every step needs: the binary, the target flags, maybe an emulator.
 struct LabSession<'a> {
     sh: &'a Shell,
@@ -495,8 +515,7 @@ struct LabSession<'a> {
 impl<'a> LabSession<'a> {
     fn open(sh: &'a Shell, lab: &Lab) -> anyhow::Result<LabSession<'a>> {
         let root = sh.current_dir();
-        cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
-        let bin = crate::target_dir(&root).join("debug/kinesis-lab");
+        let bin = kinesis_lab_binary(sh, &root, std::env::var_os("KINESIS_LAB_BIN").map(PathBuf::from))?;
         let lab_dir = root.join(&lab.work_dir);
         sh.create_dir(&lab_dir)?;
         let runtime = tokio::runtime::Runtime::new()?;
@@ -804,4 +823,36 @@ fn shown(args: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // CI once failed because the learner tests' `cargo xtask lab` built
+    // `kinesis-lab` again and re-linked it under the tests running it.
+    #[test]
+    fn a_named_binary_is_run_without_building_one() {
+        // An empty directory: a build there would fail, as it has no Cargo.toml.
+        let dir = tempfile::tempdir().unwrap();
+        let sh = Shell::new().unwrap();
+        sh.change_dir(dir.path());
+        let bin = dir.path().join("kinesis-lab");
+        std::fs::write(&bin, "").unwrap();
+        assert_eq!(
+            kinesis_lab_binary(&sh, dir.path(), Some(bin.clone())).unwrap(),
+            bin
+        );
+    }
+
+    #[test]
+    fn a_named_binary_that_is_not_there_is_refused_by_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = Shell::new().unwrap();
+        let missing = dir.path().join("nothing-here");
+        let err = kinesis_lab_binary(&sh, dir.path(), Some(missing.clone())).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("KINESIS_LAB_BIN"), "{message}");
+        assert!(message.contains(&missing.display().to_string()), "{message}");
+    }
 }
