@@ -2,6 +2,8 @@
 //!
 //! - throughput: generated sessions already on the source stream (no producer
 //!   delay), read, enriched, routed and written, in records per second;
+//! - beside it, the lab's own loop in Python (benches/lab_etl.py) on the same
+//!   emulator, when `LAB_PYTHON` names a Python with boto3, and the ratio;
 //! - latency: from a PutRecord on the source to the record being readable on
 //!   its destination stream, for sessions put one by one while the ETL runs.
 //!
@@ -27,7 +29,8 @@ const LATENCY_SAMPLES: usize = 300;
 #[tokio::main]
 async fn main() {
     throughput().await;
-    latency().await;
+    latency(Reading::Polling).await;
+    latency(Reading::FanOut).await;
 }
 
 async fn start() -> (Emulator, aws_sdk_kinesis::Client) {
@@ -53,6 +56,15 @@ async fn start() -> (Emulator, aws_sdk_kinesis::Client) {
     (emulator, kinesis)
 }
 
+/// How the ETL reads its source in a latency run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// GetRecords on each shard, 5 times a second.
+    Polling,
+    /// `etl --efo`: SubscribeToShard pushes the records.
+    FanOut,
+}
+
 fn options() -> EtlOptions {
     EtlOptions {
         source: "source".parse().unwrap(),
@@ -60,12 +72,13 @@ fn options() -> EtlOptions {
         dead_letters: DeadLetterSink::File(std::env::temp_dir().join("etl-bench-dead-letters.jsonl")),
         checkpoint: None,
         start: StartingPosition::TrimHorizon,
+        fan_out: None,
     }
 }
 
-async fn throughput() {
-    let (emulator, kinesis) = start().await;
-    let sessions: Vec<_> = SessionGenerator::new(1).take(SESSIONS).collect();
+/// Puts `sessions` generated sessions on `stream`, 500 a call; their bytes.
+async fn put_sessions(kinesis: &aws_sdk_kinesis::Client, stream: &str, seed: u64, sessions: usize) -> usize {
+    let sessions: Vec<_> = SessionGenerator::new(seed).take(sessions).collect();
     let bytes: usize = sessions
         .iter()
         .map(|s| serde_json::to_vec(s).unwrap().len())
@@ -83,12 +96,19 @@ async fn throughput() {
             .collect();
         kinesis
             .put_records()
-            .stream_name("source")
+            .stream_name(stream)
             .set_records(Some(entries))
             .send()
             .await
             .unwrap();
     }
+    bytes
+}
+
+/// The ETL and the lab's Python loop, one after the other on one emulator.
+async fn throughput() {
+    let (emulator, kinesis) = start().await;
+    let bytes = put_sessions(&kinesis, "source", 1, SESSIONS).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let (seen, mut progress) = watch::channel(Stats::default());
     let started = Instant::now();
@@ -113,15 +133,70 @@ async fn throughput() {
     let elapsed = started.elapsed().as_secs_f64();
     stop.send(()).unwrap();
     let stats = task.await.unwrap().unwrap();
+    let ours = SESSIONS as f64 / elapsed;
     println!(
-        "ETL throughput: {SESSIONS} sessions ({:.1} MB) in {elapsed:.2} s = {:.0} records/s ({stats})",
+        "ETL throughput: {SESSIONS} sessions ({:.1} MB) in {elapsed:.2} s = {ours:.0} records/s ({stats})",
         bytes as f64 / 1e6,
-        SESSIONS as f64 / elapsed
     );
+    match std::env::var_os("LAB_PYTHON") {
+        Some(python) => {
+            let theirs = python_loop(&emulator, &kinesis, &python).await;
+            println!(
+                "the lab's Python loop (benches/lab_etl.py, boto3, one PutRecord a record): {theirs:.0} \
+                 records/s; the ETL moves {:.1}x as many",
+                ours / theirs
+            );
+        }
+        None => println!(
+            "the lab's Python loop: not measured (LAB_PYTHON names a Python with boto3; `cargo xtask bench etl` \
+             makes one)"
+        ),
+    }
     emulator.shutdown().await;
 }
 
-async fn latency() {
+/// Sessions the Python loop moves: enough for a steady rate, few enough to
+/// take seconds at its pace.
+const PYTHON_SESSIONS: usize = 3_000;
+
+/// benches/lab_etl.py over sessions of its own, on the same emulator; its records/s.
+async fn python_loop(
+    emulator: &Emulator,
+    kinesis: &aws_sdk_kinesis::Client,
+    python: &std::ffi::OsStr,
+) -> f64 {
+    for (name, shards) in [("py-source", 4), ("py-usa", 2), ("py-international", 2)] {
+        ensure_stream(kinesis, name, shards, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    put_sessions(kinesis, "py-source", 3, PYTHON_SESSIONS).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/lab_etl.py");
+    let mut command = std::process::Command::new(python);
+    command
+        .args([script, "py-source", "py-usa", "py-international"])
+        .arg(PYTHON_SESSIONS.to_string())
+        .env("AWS_ENDPOINT_URL", emulator.endpoint_url())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    // The emulator answers it from this runtime's threads meanwhile.
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("the lab's Python loop starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the lab's Python loop failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut figures = stdout.split_whitespace().map(|f| f.parse::<f64>().unwrap());
+    let (moved, seconds) = (figures.next().unwrap(), figures.next().unwrap());
+    moved / seconds
+}
+
+async fn latency(reading: Reading) {
     let (emulator, kinesis) = start().await;
     // Watch the destinations from their end, reading every 10 ms: the time a
     // record becomes readable, not when a 1-second consumer would notice it.
@@ -148,10 +223,14 @@ async fn latency() {
     }
     let (stop, stopped) = oneshot::channel::<()>();
     let etl_kinesis = kinesis.clone();
+    let etl_options = EtlOptions {
+        fan_out: (reading == Reading::FanOut).then(|| "bench".to_owned()),
+        ..options()
+    };
     let etl = tokio::spawn(async move {
         etl::run(
             &etl_kinesis,
-            &options(),
+            &etl_options,
             async {
                 stopped.await.ok();
             },
@@ -182,6 +261,9 @@ async fn latency() {
         }
         seen
     });
+    // Time for the ETL to list its shards (and register and subscribe, with
+    // fan-out), so that the first sessions do not wait for that.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut put_at = HashMap::new();
     for (i, session) in SessionGenerator::new(2).take(LATENCY_SAMPLES).enumerate() {
         let id = session["session_id"].as_str().unwrap().to_owned();
@@ -209,9 +291,13 @@ async fn latency() {
         .collect();
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let how = match reading {
+        Reading::Polling => "`etl`, reading each shard 5 times a second, as Kinesis allows",
+        Reading::FanOut => "`etl --efo`, SubscribeToShard pushing each record",
+    };
     println!(
-        "put-to-destination latency ({LATENCY_SAMPLES} sessions): median {:.0} ms, p99 {:.0} ms, max {:.0} ms \
-         (the ETL reads an idle shard about once a second)",
+        "put-to-destination latency ({LATENCY_SAMPLES} sessions, {how}): median {:.0} ms, p99 {:.0} ms, \
+         max {:.0} ms",
         ms(at(0.5)),
         ms(at(0.99)),
         ms(at(1.0))

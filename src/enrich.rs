@@ -21,10 +21,12 @@
 //!   session that looked at `S18_1097` twice counts it twice. That is how the lab
 //!   defines it, and the numbers must match the lab's.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-use crate::session::Session;
+use crate::session::{Session, SessionError, SessionView};
 
 /// The four numbers and the timestamp that enrichment adds to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,19 +40,95 @@ pub struct Enrichment {
 impl Enrichment {
     /// Computes the enrichment of a session processed at `now`.
     pub fn of(session: &Session, now: DateTime<Utc>) -> Enrichment {
-        let history = &session.browse_history;
-        Enrichment {
-            processing_timestamp: now,
-            // u32 quantities summed in u64 cannot overflow for any history that fits in memory.
-            overall_product_quantity: history.iter().map(|item| u64::from(item.quantity)).sum(),
-            overall_in_shopping_cart: history
-                .iter()
-                .filter(|item| item.in_shopping_cart)
-                .map(|item| u64::from(item.quantity))
-                .sum(),
-            total_different_products: history.len(),
-        }
+        let items = session.browse_history.iter();
+        Enrichment::of_items(items.map(|item| (item.quantity, item.in_shopping_cart)), now)
     }
+
+    /// Computes the enrichment of a browse history given as (quantity, in
+    /// the cart) pairs.
+    fn of_items(items: impl Iterator<Item = (u32, bool)>, now: DateTime<Utc>) -> Enrichment {
+        let mut enrichment = Enrichment {
+            processing_timestamp: now,
+            overall_product_quantity: 0,
+            overall_in_shopping_cart: 0,
+            total_different_products: 0,
+        };
+        // u32 quantities summed in u64 cannot overflow for any history that fits in memory.
+        for (quantity, in_shopping_cart) in items {
+            enrichment.overall_product_quantity += u64::from(quantity);
+            if in_shopping_cart {
+                enrichment.overall_in_shopping_cart += u64::from(quantity);
+            }
+            enrichment.total_different_products += 1;
+        }
+        enrichment
+    }
+
+    /// The four keys as JSON members, each preceded by a comma, in the lab's order.
+    fn write_members(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let timestamp = self
+            .processing_timestamp
+            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        write!(
+            out,
+            r#","processing_timestamp":"{timestamp}","overall_product_quantity":{},"overall_in_shopping_cart":{},"total_different_products":{}"#,
+            self.overall_product_quantity, self.overall_in_shopping_cart, self.total_different_products
+        )
+        .expect("writing into memory cannot fail");
+    }
+}
+
+/// A record enriched as it travels: JSON bytes, with what the ETL routes and
+/// partitions it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrichedRecord {
+    pub session_id: String,
+    pub country: String,
+    pub data: Vec<u8>,
+}
+
+/// Enriches one record as it travels on a stream (UTF-8 JSON bytes): what the
+/// ETL does to every record. See [`enrich_into`].
+pub fn enrich_bytes(record: &[u8], now: DateTime<Utc>) -> Result<EnrichedRecord, SessionError> {
+    let mut data = Vec::with_capacity(record.len() + 160);
+    let (session_id, country) = enrich_into(record, now, &mut data)?;
+    Ok(EnrichedRecord {
+        session_id: session_id.into_owned(),
+        country: country.into_owned(),
+        data,
+    })
+}
+
+/// Appends `record` enriched to `out`; its session id and country (borrowed
+/// from `record` when they can be).
+///
+/// A valid session with no enrichment key yet (every record a producer
+/// sends) keeps its bytes as they came: the four keys are written after its
+/// last member, so that nothing is parsed into a tree and written out again,
+/// and the producer's record arrives exactly as sent. Any other record takes
+/// the full path ([`Session::from_slice`], then [`enrich`]), which refuses a
+/// bad record with the reason, or replaces the keys an earlier ETL added.
+pub fn enrich_into<'a>(
+    record: &'a [u8],
+    now: DateTime<Utc>,
+    out: &mut Vec<u8>,
+) -> Result<(Cow<'a, str>, Cow<'a, str>), SessionError> {
+    if let Some(view) = SessionView::parse(record) {
+        let items = view.browse_history.iter();
+        let enrichment =
+            Enrichment::of_items(items.map(|item| (item.quantity.0, item.in_shopping_cart)), now);
+        // The view parsed an object: after trimming, the last byte is its `}`.
+        let object = record.trim_ascii();
+        out.extend_from_slice(object[..object.len() - 1].trim_ascii_end());
+        enrichment.write_members(out);
+        out.push(b'}');
+        return Ok((view.session_id, view.country));
+    }
+    let session = Session::from_slice(record)?;
+    let (session_id, country) = (session.session_id.clone(), session.country.clone());
+    serde_json::to_writer(out, &enrich(session, now)).expect("writing into memory cannot fail");
+    Ok((Cow::Owned(session_id), Cow::Owned(country)))
 }
 
 /// Whether `text` is a `processing_timestamp` as some ETL of the lab writes
@@ -206,6 +284,57 @@ mod tests {
         assert_eq!(out["total_different_products"], 1);
         assert_eq!(out["referrer"], json!({"utm": ["a", "b"]}));
         assert_eq!(out["browse_history"][0]["seen"], "x");
+    }
+
+    /// The producer's bytes plus the four keys are what the full path writes,
+    /// for every record the generator makes.
+    #[test]
+    fn enriched_bytes_are_what_the_full_path_writes() {
+        for session in crate::generator::SessionGenerator::new(7).take(2_000) {
+            let bytes = serde_json::to_vec(&session).unwrap();
+            let fast = enrich_bytes(&bytes, at()).unwrap();
+            let full = enrich(Session::from_slice(&bytes).unwrap(), at());
+            assert_eq!(
+                String::from_utf8(fast.data).unwrap(),
+                serde_json::to_string(&full).unwrap()
+            );
+            assert_eq!(fast.session_id, full["session_id"]);
+            assert_eq!(fast.country, full["country"]);
+        }
+    }
+
+    #[test]
+    fn enriched_bytes_keep_the_producer_s_spacing_and_escapes() {
+        let text = " { \"session_id\" : \"caf\\u00e9\", \"customer_number\": 1, \"city\": \"c\", \"country\": \"USA\",\n \"credit_limit\": -3, \"browse_history\": [{\"product_code\": \"p\", \"quantity\": \"4\", \"in_shopping_cart\": true}] }\r\n";
+        let out = enrich_bytes(text.as_bytes(), at()).unwrap();
+        let expected = format!(
+            "{},{}}}",
+            text.trim().strip_suffix('}').unwrap().trim_end(),
+            r#""processing_timestamp":"2024-09-22T04:30:50.634511Z","overall_product_quantity":4,"overall_in_shopping_cart":4,"total_different_products":1"#
+        );
+        assert_eq!(String::from_utf8(out.data).unwrap(), expected);
+        assert_eq!(out.session_id, "caf\u{e9}");
+    }
+
+    #[test]
+    fn enriched_bytes_of_a_record_enriched_before_replace_its_keys() {
+        let mut record =
+            session_with(json!([{"product_code": "p", "quantity": 1, "in_shopping_cart": true}]));
+        record["total_different_products"] = json!(99);
+        let bytes = serde_json::to_vec(&record).unwrap();
+        let out: Value = serde_json::from_slice(&enrich_bytes(&bytes, at()).unwrap().data).unwrap();
+        assert_eq!(out, enriched(record));
+        assert_eq!(out["total_different_products"], 1);
+    }
+
+    #[test]
+    fn enriched_bytes_of_a_bad_record_give_the_full_path_s_reason() {
+        let record = session_with(json!([{"product_code": "p", "quantity": "-4", "in_shopping_cart": true}]));
+        let bytes = serde_json::to_vec(&record).unwrap();
+        let fast = enrich_bytes(&bytes, at()).unwrap_err().to_string();
+        let full = Session::from_slice(&bytes).unwrap_err().to_string();
+        assert_eq!(fast, full);
+        assert!(fast.contains("quantity"), "{fast}");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //!
 //! One pass of the loop, for each batch a shard returns:
 //!
-//! 1. **Parse** every record as a [`Session`]. One that is not UTF-8, not JSON,
-//!    or not a valid session goes to the dead-letter sink with the reason, its
-//!    shard and its sequence number. It never stops the ETL.
-//! 2. **Enrich** ([`enrich`]) and **route** ([`Route`]) the good ones. A session
+//! 1. **Parse** every record as a [`Session`](crate::session::Session). One that
+//!    is not UTF-8, not JSON, or not a valid session goes to the dead-letter sink
+//!    with the reason, its shard and its sequence number. It never stops the ETL.
+//! 2. **Enrich** ([`enrich_bytes`]: the producer's bytes, the four keys
+//!    appended) and **route** ([`Route`]) the good ones. A session
 //!    that enrichment makes bigger than a Kinesis record may be (1 MiB with its
 //!    partition key) is dead-lettered too: no stream could ever take it.
 //! 3. **Write** each destination's records with PutRecords, at most 500 records
@@ -41,9 +42,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, ShardPosition};
-use crate::enrich::enrich;
+use crate::enrich::enrich_bytes;
 use crate::routing::{Destinations, Route};
-use crate::session::Session;
 use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 
@@ -68,6 +68,9 @@ pub struct EtlOptions {
     pub checkpoint: Option<PathBuf>,
     /// Where to start in shards the checkpoint does not know.
     pub start: StartingPosition,
+    /// Read with enhanced fan-out, as this registered consumer, instead of
+    /// polling with GetRecords.
+    pub fan_out: Option<String>,
 }
 
 /// Where records that are not valid sessions go.
@@ -157,19 +160,41 @@ pub async fn run(
         Some(path) => Checkpoint::load(path, options.source.as_str())?,
         None => None,
     };
-    let mut reader = ShardReader::open(
+    let (client, source, positions) = (
         kinesis.clone(),
         options.source.as_str(),
-        options.start,
         checkpoint.as_ref().map(|c| &c.shards),
-    )
-    .await?;
+    );
+    let mut reader = match &options.fan_out {
+        Some(consumer) => {
+            ShardReader::open_fan_out(client, source, consumer, options.start, positions).await?
+        }
+        None => ShardReader::open(client, source, options.start, positions).await?,
+    }
+    // As many records a read as Kinesis gives: a shard is read 5 times a
+    // second at most, so at 1,000 a read a busy shard would give 5,000
+    // records a second, whatever the machine could do.
+    .with_limit(10_000);
     let checkpoint = checkpoint.get_or_insert_with(|| Checkpoint::new(options.source.as_str()));
+    // The next batches are read while this one is written: a read and a
+    // write at the same time keep both cores of a small machine busy. The
+    // batches still come one by one, in order, and each is checkpointed only
+    // once written, so reading ahead changes nothing a restart finds.
+    let (read_ahead, mut batches) = tokio::sync::mpsc::channel(2);
+    let _reading = AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let batch = reader.next_batch().await;
+            let failed = batch.is_err();
+            if read_ahead.send(batch).await.is_err() || failed {
+                return;
+            }
+        }
+    }));
     let mut stats = Stats::default();
     tokio::pin!(stop);
     loop {
         let batch = tokio::select! {
-            batch = reader.next_batch() => batch?,
+            batch = batches.recv() => batch.expect("the reader sends until it fails")?,
             _ = &mut stop => return Ok(stats),
         };
         tokio::select! {
@@ -199,6 +224,15 @@ pub async fn run(
     }
 }
 
+/// A task that stops when its handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Parses, enriches, routes and writes one batch; dead-letters what cannot go.
 async fn process(
     kinesis: &aws_sdk_kinesis::Client,
@@ -211,7 +245,6 @@ async fn process(
     }
     stats.records_in += batch.records.len() as u64;
 
-    // Ordered by route, so that USA is always written first.
     let mut routed: BTreeMap<Route, Vec<Entry>> = BTreeMap::new();
     let mut dead = Vec::new();
     for (origin, record) in batch.records.iter().enumerate() {
@@ -220,15 +253,12 @@ async fn process(
             dead.push(dead_letter(options.source.as_str(), record, &reason));
             continue;
         }
-        match Session::from_slice(&record.data) {
-            Ok(session) => {
-                let route = Route::of(&session);
-                let partition_key = session.session_id.clone();
-                let enriched = enrich(session, Utc::now());
-                let data = serde_json::to_vec(&enriched).expect("a JSON map serializes");
+        match enrich_bytes(&record.data, Utc::now()) {
+            Ok(enriched) => {
+                let route = Route::for_country(&enriched.country);
                 let entry = Entry {
-                    partition_key,
-                    data,
+                    partition_key: enriched.session_id,
+                    data: enriched.data,
                     origin,
                 };
                 if entry.size() > MAX_RECORD_BYTES {
@@ -246,10 +276,21 @@ async fn process(
             Err(reason) => dead.push(dead_letter(options.source.as_str(), record, &reason.to_string())),
         }
     }
-    for (route, entries) in routed {
+    // The two destinations are written at the same time: they are different
+    // streams, so no partition key's order depends on which goes first.
+    let write = |route: Route, entries: Vec<Entry>| async move {
         let stream = options.destinations.stream_for(route).as_str();
         let count = entries.len() as u64;
-        let written = put_all(kinesis, stream, entries).await?;
+        put_all(kinesis, stream, entries)
+            .await
+            .map(|written| (route, stream, count, written))
+    };
+    let (usa, international) = (routed.remove(&Route::Usa), routed.remove(&Route::International));
+    let (usa, international) = tokio::join!(async { Some(write(Route::Usa, usa?).await) }, async {
+        Some(write(Route::International, international?).await)
+    },);
+    for outcome in [usa, international].into_iter().flatten() {
+        let (route, stream, count, written) = outcome?;
         stats.retried += written.resent;
         let refused = written.invalid.len() as u64;
         for (entry, reason) in written.invalid {

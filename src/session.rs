@@ -18,6 +18,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+mod view;
+pub use view::{ItemView, Quantity, SessionView};
+
 /// A user session, validated, with the record it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {

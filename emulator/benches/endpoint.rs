@@ -236,10 +236,10 @@ async fn delivery_delay(intervals: &[(i32, usize)]) {
             .collect();
         let worst = delays.iter().max().unwrap().as_secs_f64();
         println!(
-            "delivery delay with IntervalInSeconds={interval}: {} (at most {:.2} s past the interval; \
-             Firehose reads its source once a second)",
+            "delivery delay with IntervalInSeconds={interval}: {} (at most {:.0} ms past the interval, \
+             which runs from the record's arrival; Firehose reads its source once a second)",
             shown.join(", "),
-            worst - f64::from(interval)
+            (worst - f64::from(interval)) * 1000.0
         );
     }
     emulator.shutdown().await;

@@ -7,9 +7,12 @@
 //! changes. This reader keeps working when it does:
 //!
 //! - **Every shard**: the listing follows `NextToken`, so no shard is missed.
-//! - **Within the limits**: a shard may be read 5 times a second. A shard that
-//!   is behind is read again after 200 ms; one that returned nothing waits about
-//!   a second; a throttled one waits a second and is tried again.
+//! - **As often as the limits allow**: a shard may be read 5 times a second, so
+//!   each shard is read every 200 ms, from the start of one read to the next:
+//!   a record put on an idle shard is read 100 ms later on average. A reader
+//!   that shares a shard with others can be told to read it less often
+//!   ([`ShardReader::with_idle_interval`]); when their reads together go over
+//!   the limit, a throttled shard waits a second and is tried again.
 //! - **Expired iterators**: an iterator lives 5 minutes. When one expires, a new
 //!   one is taken right after the last record read, so nothing is skipped or
 //!   read twice.
@@ -22,7 +25,11 @@
 //! - **KPL aggregates** are taken apart as the KCL takes them apart ([`kpl`]):
 //!   each user record comes on its own, with its partition key.
 //!
-//! A reader is driven in one of two ways: [`ShardReader::next_batch`] waits for
+//! A reader either polls its shards with GetRecords ([`ShardReader::open`]) or
+//! has their records pushed to it by enhanced fan-out
+//! ([`ShardReader::open_fan_out`], see [`fan_out`]); the rest is the same.
+//!
+//! A polling reader is driven in one of two ways: [`ShardReader::next_batch`] waits for
 //! the next shard whose turn has come (the ETL, the consumer);
 //! [`ShardReader::read_due`] reads the shards whose turn has come without
 //! waiting, and [`ShardReader::read_all`] every shard at once, for a caller
@@ -38,12 +45,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep_until};
 
+pub mod fan_out;
 pub mod kpl;
+
+pub use fan_out::register_consumer;
 
 /// Kinesis allows 5 GetRecords per second per shard.
 const BEHIND_INTERVAL: Duration = Duration::from_millis(200);
-/// How long to wait after a read that found nothing new, unless told otherwise.
-pub const IDLE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long to wait after a read that found nothing new, unless told
+/// otherwise: as soon as the limit allows too, since a record put now is
+/// waiting for the next read.
+pub const IDLE_INTERVAL: Duration = BEHIND_INTERVAL;
 
 /// Where a reader resumes in one shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,8 +70,8 @@ pub enum ShardPosition {
 /// Saved positions, by shard id.
 pub type Positions = BTreeMap<String, ShardPosition>;
 /// How long a throttled or failing shard waits at first; it doubles up to the max.
-const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Where to start in shards that have no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,10 +208,13 @@ pub struct ShardReader {
     known: HashSet<String>,
     /// Shards waiting for their parents to end, with those parents.
     waiting: HashMap<String, Vec<String>>,
+    /// With enhanced fan-out: the shards' subscriptions.
+    fan_out: Option<fan_out::Subscriptions>,
 }
 
 struct ShardState {
     shard_id: String,
+    /// Empty for a shard read through a subscription.
     iterator: String,
     /// The last record read: where a renewed iterator starts.
     last_sequence_number: Option<String>,
@@ -210,7 +225,7 @@ struct ShardState {
 }
 
 #[derive(Debug, Clone)]
-enum Opening {
+pub(crate) enum Opening {
     TrimHorizon,
     Latest(DateTime<Utc>),
     AtTimestamp(DateTime<Utc>),
@@ -226,6 +241,31 @@ impl ShardReader {
         start: StartingPosition,
         checkpoint: Option<&Positions>,
     ) -> Result<ShardReader, ReadError> {
+        ShardReader::open_with(client, stream, start, checkpoint, None).await
+    }
+
+    /// Like [`ShardReader::open`], with the records pushed by enhanced fan-out
+    /// to the consumer `consumer_name` (registered now unless it was before).
+    /// Such a reader is driven by [`ShardReader::next_batch`] only.
+    pub async fn open_fan_out(
+        client: Client,
+        stream: &str,
+        consumer_name: &str,
+        start: StartingPosition,
+        checkpoint: Option<&Positions>,
+    ) -> Result<ShardReader, ReadError> {
+        let consumer_arn = register_consumer(&client, stream, consumer_name).await?;
+        let subscriptions = fan_out::Subscriptions::new(consumer_arn);
+        ShardReader::open_with(client, stream, start, checkpoint, Some(subscriptions)).await
+    }
+
+    async fn open_with(
+        client: Client,
+        stream: &str,
+        start: StartingPosition,
+        checkpoint: Option<&Positions>,
+        fan_out: Option<fan_out::Subscriptions>,
+    ) -> Result<ShardReader, ReadError> {
         let mut reader = ShardReader {
             client,
             stream: stream.to_owned(),
@@ -236,6 +276,7 @@ impl ShardReader {
             finished: HashSet::new(),
             known: HashSet::new(),
             waiting: HashMap::new(),
+            fan_out,
         };
         let now = Utc::now();
         let shards = reader.list_shards().await?;
@@ -296,8 +337,7 @@ impl ShardReader {
     }
 
     /// How long a shard that returned nothing new waits before it is read
-    /// again (1 s unless told otherwise; a shard that is behind is read again
-    /// after 200 ms).
+    /// again (200 ms unless told otherwise, as for a shard that is behind).
     pub fn with_idle_interval(mut self, idle: Duration) -> ShardReader {
         self.idle_interval = idle;
         self
@@ -378,8 +418,12 @@ impl ShardReader {
         }
     }
 
-    /// Waits for the shard whose turn comes first, and reads it once.
+    /// Waits for the shard whose turn comes first, and reads it once; with
+    /// enhanced fan-out, for the next records pushed.
     pub async fn next_batch(&mut self) -> Result<ShardBatch, ReadError> {
+        if self.fan_out.is_some() {
+            return self.next_pushed().await;
+        }
         loop {
             let Some(index) = (0..self.active.len()).min_by_key(|&i| self.active[i].next_read_at) else {
                 return Err(ReadError::NoShards(self.stream.clone()));
@@ -393,6 +437,8 @@ impl ShardReader {
 
     /// One GetRecords; `None` when the shard must be tried again later.
     async fn read(&mut self, index: usize) -> Result<Option<ShardBatch>, ReadError> {
+        // The limit counts calls: the next one may start 200 ms after this one did.
+        let started = Instant::now();
         let iterator = self.active[index].iterator.clone();
         let result = self
             .client
@@ -455,7 +501,7 @@ impl ShardReader {
         }
         let behind = output.millis_behind_latest();
         let busy = records.len() as i32 >= self.limit || behind.is_some_and(|ms| ms > 0);
-        state.next_read_at = Instant::now() + if busy { BEHIND_INTERVAL } else { self.idle_interval };
+        state.next_read_at = started + if busy { BEHIND_INTERVAL } else { self.idle_interval };
         let shard_id = state.shard_id.clone();
         let ended = match output.next_shard_iterator() {
             Some(next) => {
@@ -476,6 +522,47 @@ impl ShardReader {
             millis_behind_latest: behind,
             ended,
         }))
+    }
+
+    /// The next records a subscription pushed, as a batch.
+    async fn next_pushed(&mut self) -> Result<ShardBatch, ReadError> {
+        loop {
+            let subscriptions = self.fan_out.as_mut().expect("a fan-out reader");
+            if self.active.is_empty() {
+                return Err(ReadError::NoShards(self.stream.clone()));
+            }
+            let pushed = subscriptions
+                .receiver
+                .recv()
+                .await
+                .expect("the reader holds a sender itself");
+            let delivery = pushed.outcome?;
+            let Some(index) = self.active.iter().position(|s| s.shard_id == pushed.shard_id) else {
+                continue;
+            };
+            let state = &mut self.active[index];
+            let records: Vec<ReadRecord> = delivery
+                .records
+                .iter()
+                .flat_map(|record| ReadRecord::from_kinesis(&state.shard_id, record))
+                .collect();
+            if let Some(last) = records.last() {
+                state.last_sequence_number = Some(last.sequence_number.clone());
+            }
+            let shard_id = state.shard_id.clone();
+            if delivery.ended {
+                tracing::debug!(shard = %shard_id, stream = %self.stream, "shard read to its end");
+                self.active.remove(index);
+                self.finished.insert(shard_id.clone());
+                self.follow_reshard().await?;
+            }
+            return Ok(ShardBatch {
+                shard_id,
+                records,
+                millis_behind_latest: delivery.millis_behind_latest,
+                ended: delivery.ended,
+            });
+        }
     }
 
     /// Lists the shards again and starts on children whose parents have ended.
@@ -515,7 +602,13 @@ impl ShardReader {
     }
 
     async fn add(&mut self, shard_id: &str, opening: Opening) -> Result<(), ReadError> {
-        let iterator = self.iterator(shard_id, &opening).await?;
+        let iterator = match &mut self.fan_out {
+            Some(subscriptions) => {
+                subscriptions.subscribe(&self.client, &self.stream, shard_id, opening.clone());
+                String::new()
+            }
+            None => self.iterator(shard_id, &opening).await?,
+        };
         self.active.push(ShardState {
             shard_id: shard_id.to_owned(),
             iterator,

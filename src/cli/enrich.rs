@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::enrich::enrich;
-use crate::session::{Session, SessionError};
+use crate::enrich::enrich_into;
+use crate::session::SessionError;
 
 /// Enrich sessions given as JSON lines, as the lab's ETL does (steps 2.2.3 to 2.2.7)
 ///
@@ -228,10 +228,8 @@ impl Batch {
                 run.blank += 1;
                 continue;
             }
-            match Session::from_slice(line) {
-                Ok(session) => {
-                    serde_json::to_writer(&mut run.output, &enrich(session, clock()))
-                        .expect("serializing a JSON map into memory cannot fail");
+            match enrich_into(line, clock(), &mut run.output) {
+                Ok(_) => {
                     run.output.push(b'\n');
                     run.enriched += 1;
                 }

@@ -74,6 +74,7 @@ impl Lab {
             dead_letters: DeadLetterSink::File(dead_letters),
             checkpoint,
             start: StartingPosition::TrimHorizon,
+            fan_out: None,
         }
     }
 }
@@ -240,6 +241,42 @@ async fn routes_a_generated_batch_to_both_streams() {
     let international = read_all(&lab.kinesis, &lab.international, stats.international as usize).await;
     assert_delivered_once(&sent, &usa, &international);
     assert!(stats.usa > 40 && stats.international > 150, "{stats}");
+}
+
+/// `etl --efo`: records pushed by SubscribeToShard are routed like polled
+/// ones, and a second run, as the same consumer and from the checkpoint,
+/// takes only what came since.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_enhanced_fan_out_every_session_is_routed_once_across_restarts() {
+    let lab = shared(2).await;
+    let checkpoint = temp_path("efo-checkpoint.json");
+    let options = EtlOptions {
+        fan_out: Some(format!("e2e-efo-{}", lab.source)),
+        ..lab.options(temp_path("dl-efo.jsonl"), Some(checkpoint))
+    };
+    let first = sessions(11, 200);
+    put_source(&lab, first.clone()).await;
+    let stats = run_until(&lab.kinesis, options.clone(), 200).await;
+    assert_eq!((stats.records_in, stats.dead_lettered), (200, 0), "{stats}");
+
+    // The consumer is registered already: the second run takes it up again.
+    let second = sessions(12, 100);
+    put_source(&lab, second.clone()).await;
+    let again = run_until(&lab.kinesis, options, 100).await;
+    assert_eq!(
+        again.records_in, 100,
+        "read again what the first run wrote: {again}"
+    );
+
+    let sent: Vec<_> = first.into_iter().chain(second).collect();
+    let usa = read_all(&lab.kinesis, &lab.usa, (stats.usa + again.usa) as usize).await;
+    let international = read_all(
+        &lab.kinesis,
+        &lab.international,
+        (stats.international + again.international) as usize,
+    )
+    .await;
+    assert_delivered_once(&sent, &usa, &international);
 }
 
 /// Bad records go to the dead-letter file with their reason, shard and sequence

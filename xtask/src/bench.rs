@@ -15,14 +15,17 @@ use xshell::{Shell, cmd};
 /// Measure the figures the issues ask for (release builds).
 ///
 /// enrich: `kinesis-lab enrich` over generated sessions, lines per second and
-/// peak memory, at two input sizes to show that memory stays flat.
+/// peak memory, at two input sizes to show that memory stays flat; beside it
+/// the lab's enrichment in plain Python on the same lines, and the ratio.
 ///
 /// emulator: `kinesis-lab emulator` process start to its first line; then the
 /// endpoint benchmark (emulator/benches/endpoint.rs): in-process startup,
 /// PutRecords throughput, and Firehose delivery delay against IntervalInSeconds.
 ///
 /// etl: benches/etl.rs: ETL throughput with the sessions already on the stream,
-/// and the latency from a put on the source to the record on its destination.
+/// beside the lab's own loop in Python with boto3 (benches/lab_etl.py, in a
+/// venv made under target/), and the latency from a put on the source to the
+/// record on its destination, polling and with enhanced fan-out (`--efo`).
 ///
 /// part2: the wall time of `cargo xtask lab part2 --fast`, build excluded.
 ///
@@ -77,7 +80,10 @@ impl Bench {
             cmd!(sh, "cargo bench --quiet -p kinesis-lab-emulator --bench endpoint").run()?;
         }
         if wants(Which::Etl) {
-            cmd!(sh, "cargo bench --quiet -p kinesis-lab --bench etl").run()?;
+            let python = bench_python(sh)?;
+            cmd!(sh, "cargo bench --quiet -p kinesis-lab --bench etl")
+                .env("LAB_PYTHON", python)
+                .run()?;
         }
         if wants(Which::Part2) {
             part2_wall_time(sh)?;
@@ -93,12 +99,15 @@ impl Bench {
         Ok(())
     }
 
+    /// `kinesis-lab enrich` and the lab's enrichment in Python
+    /// (benches/lab_enrich.py) on the same lines, run after one another.
     fn enrich(&self, sh: &Shell, bin: &Path) -> anyhow::Result<()> {
         let dir = sh.current_dir().join("target/bench");
         sh.create_dir(&dir)?;
-
+        let python_script = sh.current_dir().join("benches/lab_enrich.py");
         println!(
-            "enrich: kinesis-lab enrich < sessions > /dev/null, best of {}",
+            "enrich: `kinesis-lab enrich < sessions > /dev/null` and the lab's enrichment in Python \
+             (`python3 benches/lab_enrich.py`, json.loads and json.dumps), best of {} runs each, alternated",
             self.runs
         );
         for lines in [self.lines / 10, self.lines] {
@@ -111,28 +120,71 @@ impl Bench {
                     .stdout;
                 sh.write_file(&input, sessions)?;
             }
-            let mut best: Option<Run> = None;
+            let (mut ours, mut python): (Option<Run>, Option<Run>) = (None, None);
             for _ in 0..self.runs {
                 let run = measure(Command::new(bin).arg("enrich").stdin(File::open(&input)?))?;
-                best = Some(match best {
-                    Some(b) if b.wall <= run.wall => Run {
-                        peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
-                        ..b
-                    },
-                    _ => run,
-                });
+                ours = Some(best(ours, run));
+                let run = measure(
+                    Command::new("python3")
+                        .arg(&python_script)
+                        .stdin(File::open(&input)?),
+                )?;
+                python = Some(best(python, run));
             }
-            let best = best.expect("at least one run");
+            let (ours, python) = (ours.expect("one run"), python.expect("one run"));
+            let rate = |run: Run| lines as f64 / run.wall.as_secs_f64();
             println!(
-                "  {lines:>9} lines: {:>7.2} s, {:>9.0} lines/s, peak RSS {}",
-                best.wall.as_secs_f64(),
-                lines as f64 / best.wall.as_secs_f64(),
-                best.peak_rss_kib
+                "  {lines:>9} lines: kinesis-lab {:>9.0} lines/s (peak RSS {}), Python {:>8.0} lines/s: {:.1}x",
+                rate(ours),
+                ours.peak_rss_kib
                     .map_or("n/a".to_owned(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0)),
+                rate(python),
+                rate(ours) / rate(python),
             );
         }
         Ok(())
     }
+}
+
+/// The faster of two runs, with the higher of their peak memories.
+fn best(so_far: Option<Run>, run: Run) -> Run {
+    match so_far {
+        Some(b) if b.wall <= run.wall => Run {
+            peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
+            ..b
+        },
+        Some(b) => Run {
+            peak_rss_kib: b.peak_rss_kib.max(run.peak_rss_kib),
+            ..run
+        },
+        None => run,
+    }
+}
+
+/// A Python with boto3 for the lab's own ETL loop (benches/lab_etl.py), in a
+/// venv under target/, made the first time.
+fn bench_python(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
+    let venv = crate::target_dir(&sh.current_dir()).join("bench-python");
+    let python = venv.join("bin/python");
+    if !python.exists()
+        || cmd!(sh, "{python} -c 'import boto3'")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .is_err()
+    {
+        println!(
+            "Installing boto3 from PyPI into {} for the lab's Python loop",
+            venv.display()
+        );
+        cmd!(sh, "python3 -m venv {venv}").run()?;
+        cmd!(
+            sh,
+            "{python} -m pip install --quiet --disable-pip-version-check boto3"
+        )
+        .run()?;
+    }
+    Ok(python)
 }
 
 /// From `kinesis-lab emulator` being started to its first line, which it prints

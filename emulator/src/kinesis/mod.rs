@@ -20,6 +20,9 @@
 //!   blocks only itself, and readers (GetRecords, SubscribeToShard, Firehose)
 //!   keep the worker threads to finish and let it through.
 //!
+//! - **SubscribeToShard** starts where it is asked to, and pushes records as
+//!   they are put ([`fan_out`]).
+//!
 //! - **Stream ARNs.** AWS takes a stream's ARN (`StreamARN`) wherever it takes
 //!   its name; ferrokinesis wants the name. An ARN of this emulator's account
 //!   and region is turned into the name before ferrokinesis sees the request.
@@ -33,6 +36,7 @@
 pub mod cap;
 pub mod capacity;
 pub mod describe;
+pub mod fan_out;
 pub mod journal;
 pub mod lag;
 pub mod metrics;
@@ -71,6 +75,8 @@ pub struct Kinesis {
     tail: Arc<Tail>,
     /// What each stream takes in, second by second.
     metrics: Arc<metrics::Metrics>,
+    /// Wakes the subscriptions of a stream a put added records to.
+    arrivals: Arc<fan_out::Arrivals>,
     /// Held by one PutRecord or PutRecords at a time.
     puts: Arc<tokio::sync::Mutex<()>>,
     /// See [`cap`].
@@ -164,6 +170,7 @@ impl Kinesis {
             journal,
             tail: Arc::new(Tail::with_marks(marks)),
             metrics: Arc::default(),
+            arrivals: Arc::default(),
             puts: Arc::default(),
             max_retained_bytes: config.kinesis.max_retained_bytes,
             trimmed_once: Arc::default(),
@@ -239,7 +246,10 @@ impl Kinesis {
         if operation == "GetRecords" {
             return self.get_records(request, &body).await;
         }
-        let response = self.call(request).await;
+        let response = match operation {
+            "SubscribeToShard" => self.subscribe_to_shard(request, &body).await,
+            _ => self.call(request).await,
+        };
         let response = match operation {
             "ListStreams" | "DescribeStream" if response.status().is_success() => {
                 self.complete(operation, &body, response).await
@@ -372,7 +382,12 @@ impl Kinesis {
                 drop(fresh);
                 this.keep_under_cap().await;
                 match logged {
-                    Ok(()) => response,
+                    Ok(()) => {
+                        if let Some(stream) = &stream {
+                            this.arrivals.put(stream);
+                        }
+                        response
+                    }
                     // Stored but not on disk: not acknowledged, so the
                     // writer retries rather than trusting it.
                     Err(err) => aws_error::response(

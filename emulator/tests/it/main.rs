@@ -14,6 +14,7 @@ mod delivery;
 mod direct_put;
 pub mod durable;
 mod endpoint;
+mod fan_out;
 mod lab;
 mod memory;
 mod operations;

@@ -20,8 +20,8 @@ pub struct Buffer {
     interval: Duration,
     body: Vec<u8>,
     records: usize,
-    /// When the oldest buffered record was buffered, and when it arrived at its
-    /// source (which names the object).
+    /// When the oldest buffered record arrived at its source: on the clock
+    /// deadlines are kept in, and as a time (which names the object).
     oldest: Option<(Instant, DateTime<Utc>)>,
     /// The ticket of the oldest record held ([`super::ledger`]).
     oldest_ticket: Option<u64>,
@@ -60,12 +60,15 @@ impl Buffer {
     /// An object never exceeds the limit: a record that would overflow it goes to
     /// the next object (unless it is larger than the limit on its own, in which
     /// case it is an object on its own).
-    pub fn push(&mut self, record: Record, ticket: u64, now: Instant, full: &mut Vec<Batch>) {
+    ///
+    /// `arrived` is when the record arrived at its source: the interval runs
+    /// from the oldest record's arrival.
+    pub fn push(&mut self, record: Record, ticket: u64, arrived: Instant, full: &mut Vec<Batch>) {
         if self.records > 0 && self.body.len() + record.data.len() > self.size_limit {
             full.extend(self.take());
         }
         if self.oldest.is_none() {
-            self.oldest = Some((now, record.arrival));
+            self.oldest = Some((arrived, record.arrival));
         }
         self.body.extend_from_slice(&record.data);
         self.records += 1;
@@ -77,7 +80,7 @@ impl Buffer {
 
     /// When the buffer must be delivered even if it is not full.
     pub fn deadline(&self) -> Option<Instant> {
-        self.oldest.map(|(buffered, _)| buffered + self.interval)
+        self.oldest.map(|(arrived, _)| arrived + self.interval)
     }
 
     pub fn is_due(&self, now: Instant) -> bool {

@@ -205,6 +205,14 @@ impl Delivery {
     }
 }
 
+/// When a record arrived at its source, on the clock buffers keep their
+/// deadlines in: the interval runs from the record's arrival, as on AWS, not
+/// from when this task read it (up to a read cycle later).
+fn arrived_at(arrival: DateTime<Utc>, now: Instant) -> Instant {
+    let age = (Utc::now() - arrival).to_std().unwrap_or_default();
+    now.checked_sub(age).unwrap_or(now)
+}
+
 /// An object sealed with its key, waiting for S3 to take it.
 struct Object {
     /// The bucket of the settings the object was sealed with.
@@ -503,7 +511,8 @@ impl Worker {
             .or_insert_with(|| Buffer::new(size, interval));
         let before = buffer.len();
         let mut batches = Vec::new();
-        buffer.push(record, ticket, now, &mut batches);
+        let arrived = arrived_at(record.arrival, now);
+        buffer.push(record, ticket, arrived, &mut batches);
         self.buffered_bytes = self.buffered_bytes - before + buffer.len();
         if buffer.is_empty() {
             self.buffers.remove(&target);
