@@ -52,6 +52,7 @@ async fn main() {
     }
     if wants("delivery") {
         delivery_delay(&[(1, 4), (5, 3)]).await;
+        size_delay(3).await;
     }
 }
 
@@ -242,6 +243,103 @@ async fn delivery_delay(intervals: &[(i32, usize)]) {
             (worst - f64::from(interval)) * 1000.0
         );
     }
+    emulator.shutdown().await;
+}
+
+/// From the put that fills a 1 MiB buffer to its object in S3, `samples`
+/// times, each at a different moment of Firehose's one-second read cycle.
+async fn size_delay(samples: usize) {
+    let emulator = start(Config::default()).await;
+    let clients = Clients::new(emulator.endpoint_url(), "us-east-1");
+    let firehose = firehose_client(emulator.endpoint_url());
+    clients
+        .s3
+        .create_bucket()
+        .bucket("size-bucket")
+        .send()
+        .await
+        .unwrap();
+    let mut delays = Vec::new();
+    for sample in 0..samples {
+        let stream = format!("size-{sample}");
+        create_stream(&clients, &stream, 1).await;
+        firehose
+            .create_delivery_stream()
+            .delivery_stream_name(&stream)
+            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+            .kinesis_stream_source_configuration(
+                KinesisStreamSourceConfiguration::builder()
+                    .kinesis_stream_arn(format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"))
+                    .role_arn("arn:aws:iam::000000000000:role/bench")
+                    .build()
+                    .unwrap(),
+            )
+            .extended_s3_destination_configuration(
+                ExtendedS3DestinationConfiguration::builder()
+                    .role_arn("arn:aws:iam::000000000000:role/bench")
+                    .bucket_arn("arn:aws:s3:::size-bucket")
+                    .prefix(format!("{stream}/"))
+                    .buffering_hints(
+                        BufferingHints::builder()
+                            .size_in_mbs(1)
+                            .interval_in_seconds(900)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(
+            1200 + 1000 * sample as u64 / samples as u64,
+        ))
+        .await;
+        // Three records of 400 KiB: the third does not fit, so the first two
+        // make a full object at once.
+        let entries = (0..3)
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(format!("k{i}"))
+                    .data(Blob::new(format!("{{\"pad\":\"{}\"}}", "x".repeat(400 * 1024))))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        clients
+            .kinesis
+            .put_records()
+            .stream_name(&stream)
+            .set_records(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        let put = Instant::now();
+        loop {
+            let listing = clients
+                .s3
+                .list_objects_v2()
+                .bucket("size-bucket")
+                .prefix(format!("{stream}/"))
+                .send()
+                .await
+                .unwrap();
+            if listing.key_count().unwrap_or(0) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        delays.push(put.elapsed());
+    }
+    let shown: Vec<String> = delays
+        .iter()
+        .map(|d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
+        .collect();
+    println!(
+        "delivery delay when a put fills SizeInMBs=1: {} after the put (a put wakes the delivery stream; \
+         its reads are otherwise a second apart)",
+        shown.join(", ")
+    );
     emulator.shutdown().await;
 }
 

@@ -136,6 +136,7 @@ impl Emulator {
                 &config,
                 clients::Clients::new(&endpoint_url, &config.region),
                 config.durable.then_some(&*data_dir.join("firehose")),
+                kinesis.arrivals(),
             ),
             s3: s3::service(&data_dir.join("s3"), &data_dir.join("s3-long-keys"))?,
         });

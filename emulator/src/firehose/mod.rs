@@ -43,6 +43,7 @@ use self::error::FirehoseError;
 use crate::aws_error::JSON_1_1;
 use crate::clients::Clients;
 use crate::config::{Config, FirehoseOptions};
+use crate::kinesis::fan_out::Arrivals;
 
 /// The largest request we read: PutRecordBatch takes up to 4 MiB of records,
 /// which base64 makes about 5.4 MiB.
@@ -61,6 +62,8 @@ struct Inner {
     clients: Clients,
     /// Where delivery streams are kept, with a durable data directory.
     state_root: Option<PathBuf>,
+    /// Puts on Kinesis streams, which wake the delivery streams reading them.
+    arrivals: Arc<Arrivals>,
     streams: Mutex<BTreeMap<String, DeliveryStream>>,
     /// Deliveries of deleted streams, still writing what they held.
     retiring: Mutex<Vec<Arc<Delivery>>>,
@@ -138,7 +141,12 @@ impl DeliveryStream {
 
 impl Firehose {
     /// A Firehose with no delivery streams; `state_root` keeps them on disk.
-    pub fn new(config: &Config, clients: Clients, state_root: Option<&Path>) -> Firehose {
+    pub fn new(
+        config: &Config,
+        clients: Clients,
+        state_root: Option<&Path>,
+        arrivals: Arc<Arrivals>,
+    ) -> Firehose {
         Firehose {
             inner: Arc::new(Inner {
                 account_id: config.account_id.clone(),
@@ -146,6 +154,7 @@ impl Firehose {
                 options: config.firehose.clone(),
                 clients,
                 state_root: state_root.map(Path::to_path_buf),
+                arrivals,
                 streams: Mutex::new(BTreeMap::new()),
                 retiring: Mutex::new(Vec::new()),
             }),
@@ -162,6 +171,10 @@ impl Firehose {
 
     pub fn options(&self) -> &FirehoseOptions {
         &self.inner.options
+    }
+
+    pub fn arrivals(&self) -> &Arrivals {
+        &self.inner.arrivals
     }
 
     pub fn clients(&self) -> &Clients {

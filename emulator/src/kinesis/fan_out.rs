@@ -44,8 +44,8 @@ const READ_LIMIT: usize = 1000;
 /// 16 MiB an event stream message may hold.
 const MAX_EVENT_DATA: usize = 4 * 1024 * 1024;
 
-/// A counter per stream that moves on with every put, for subscriptions to
-/// wait on.
+/// A counter per stream that moves on with every put, for subscriptions (and
+/// Firehose's Kinesis sources) to wait on.
 #[derive(Default)]
 pub struct Arrivals {
     streams: Mutex<HashMap<String, watch::Sender<u64>>>,
@@ -59,7 +59,8 @@ impl Arrivals {
         }
     }
 
-    fn watch(&self, stream: &str) -> watch::Receiver<u64> {
+    /// What moves on when `stream` takes a put.
+    pub fn watch(&self, stream: &str) -> watch::Receiver<u64> {
         let mut streams = self.streams.lock().expect("arrivals lock");
         streams
             .entry(stream.to_owned())

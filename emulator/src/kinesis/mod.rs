@@ -185,6 +185,11 @@ impl Kinesis {
         &self.metrics
     }
 
+    /// What wakes readers when a stream takes a put.
+    pub fn arrivals(&self) -> Arc<fan_out::Arrivals> {
+        self.arrivals.clone()
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

@@ -57,6 +57,30 @@ async fn delivers_when_the_buffer_is_full() {
     assert_eq!(objects[0].1, big[..2].concat().into_bytes());
 }
 
+/// Finding: a buffer filled by a put was noticed only at Firehose's next read
+/// of its source, up to a read cycle later. A put now wakes the delivery
+/// stream: with reads a minute apart, the full buffer is still written at once.
+#[tokio::test]
+async fn a_put_that_fills_the_buffer_is_read_without_waiting_for_the_read_cycle() {
+    let mut config = Config::for_tests();
+    config.firehose.poll_interval = Duration::from_secs(60);
+    let lab = Lab::start_with(config).await;
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    lab.create_delivery_stream("by-size", "source", "bucket", (1, 900))
+        .await;
+    // The delivery stream's first read (LATEST, at creation) is behind it now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let big: Vec<String> = (0..3)
+        .map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(400 * 1024)))
+        .collect();
+    lab.put("source", &big).await;
+
+    // Within wait_for_objects' 20 s: long before the next read, a minute on.
+    let objects = lab.wait_for_objects("bucket", "firehose/", 1).await;
+    assert_eq!(objects[0].1, big[..2].concat().into_bytes());
+}
+
 /// Firehose reads from LATEST: what was on the stream before the delivery stream
 /// existed is not delivered.
 #[tokio::test]

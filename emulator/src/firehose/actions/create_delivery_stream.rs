@@ -320,8 +320,11 @@ async fn open_source(
         }
         None => KinesisSource::open_at_latest(client, stream, idle).await,
     };
-    opened.map_err(|err| match err {
-        SourceError::StreamNotFound(_) => not_found(),
-        other => FirehoseError::invalid_argument(other.to_string()),
-    })
+    let arrivals = firehose.arrivals().watch(stream);
+    opened
+        .map(|source| source.woken_by(arrivals))
+        .map_err(|err| match err {
+            SourceError::StreamNotFound(_) => not_found(),
+            other => FirehoseError::invalid_argument(other.to_string()),
+        })
 }

@@ -1,7 +1,8 @@
 //! Delivery: what a delivery stream does all day, in a task of its own.
 //!
-//! 1. Take records in: read the Kinesis source about once a second
-//!    ([`source`]), or receive what `PutRecord`/`PutRecordBatch` were given.
+//! 1. Take records in: read the Kinesis source about once a second, and soon
+//!    after each put on it ([`source`]), or receive what
+//!    `PutRecord`/`PutRecordBatch` were given.
 //! 2. Run them through the destination's processors, if any
 //!    ([`crate::firehose::processing`]).
 //! 3. Buffer them until the buffering hints say "deliver" ([`buffer`]): one
@@ -267,14 +268,19 @@ impl Worker {
     async fn run(mut self, mut source: Source, mut stop: watch::Receiver<bool>) {
         // A source with no shard left to read wakes the task only for its buffer.
         let idle = self.options.poll_interval;
+        // A put on the Kinesis source, not read yet; and when all was last read.
+        let mut arrived = false;
+        let mut read_all_at = Instant::now();
         loop {
             self.apply_settings();
+            let reading = self.queued_bytes < MAX_QUEUED_BYTES;
             let next_read = match &source {
-                Source::Kinesis(kinesis) if self.queued_bytes < MAX_QUEUED_BYTES => kinesis.next_read_at(),
+                Source::Kinesis(kinesis) if reading => kinesis.next_read_at(),
                 _ => None,
             };
+            let after_put = (arrived && reading).then_some(read_all_at + source::ARRIVAL_GAP);
             let buffers = self.buffers.values().filter_map(Buffer::deadline).min();
-            let wake = [next_read, buffers, self.retry_at]
+            let wake = [next_read, after_put, buffers, self.retry_at]
                 .into_iter()
                 .flatten()
                 .min()
@@ -282,16 +288,25 @@ impl Worker {
             tokio::select! {
                 _ = sleep_until(wake) => {}
                 _ = stop.changed() => break,
-                Some(records) = receive(&mut source) => self.take_in(records).await,
+                Some(input) = receive(&mut source, !arrived) => match input {
+                    Input::Records(records) => self.take_in(records).await,
+                    Input::Put => arrived = true,
+                },
             }
             // Reading happens here, never inside the select: a read cut short
             // half-way would lose track of a shard.
             if let Source::Kinesis(kinesis) = &mut source
-                && self.queued_bytes < MAX_QUEUED_BYTES
-                && !self.read(kinesis, false).await
+                && reading
             {
-                // The source stream is gone: nothing more will come.
-                break;
+                let all = arrived && Instant::now() >= read_all_at + source::ARRIVAL_GAP;
+                if all {
+                    arrived = false;
+                    read_all_at = Instant::now();
+                }
+                if !self.read(kinesis, all).await {
+                    // The source stream is gone: nothing more will come.
+                    break;
+                }
             }
             self.seal_due(Instant::now());
             if self.retry_at.is_none_or(|at| at <= Instant::now()) {
@@ -737,9 +752,23 @@ impl Worker {
 }
 
 /// The next records put directly; never resolves for a Kinesis source.
-async fn receive(source: &mut Source) -> Option<Vec<Record>> {
+/// What wakes a delivery task besides its timers.
+enum Input {
+    /// Records given to PutRecord or PutRecordBatch.
+    Records(Vec<Record>),
+    /// A put on the Kinesis source's stream, to read.
+    Put,
+}
+
+/// The next records of a DirectPut source, or (when `puts`) the next put on a
+/// Kinesis source's stream.
+async fn receive(source: &mut Source, puts: bool) -> Option<Input> {
     match source {
-        Source::DirectPut(receiver) => receiver.recv().await,
+        Source::DirectPut(receiver) => receiver.recv().await.map(Input::Records),
+        Source::Kinesis(kinesis) if puts => {
+            kinesis.arrived().await;
+            Some(Input::Put)
+        }
         Source::Kinesis(_) => std::future::pending().await,
     }
 }

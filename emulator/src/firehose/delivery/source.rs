@@ -9,6 +9,11 @@
 //! throttled shards wait, and KPL aggregates are taken apart before they are
 //! buffered, as AWS's Firehose does with a Kinesis source. This module only
 //! turns its records into Firehose's.
+//!
+//! A put on the stream wakes the delivery stream too ([`KinesisSource::arrived`]):
+//! it then reads every shard at once, at most every [`ARRIVAL_GAP`], so that a
+//! buffer that reaches its size is written within that much of the put that
+//! filled it, not up to a read cycle later.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use chrono::{DateTime, Utc};
 use shard_reader::{ReadError, ReadRecord, ShardBatch, ShardPosition, ShardReader, StartingPosition};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Record;
@@ -25,9 +31,14 @@ use crate::firehose::state::Checkpoint;
 /// Kinesis returns at most 10,000 records per GetRecords.
 const GET_RECORDS_LIMIT: i32 = 10_000;
 
+/// How soon after one read a put may wake the delivery stream to read again.
+pub const ARRIVAL_GAP: Duration = Duration::from_millis(50);
+
 /// The reading position in every shard of one source stream.
 pub struct KinesisSource {
     reader: ShardReader,
+    /// Moves on with every put on the stream.
+    arrivals: Option<watch::Receiver<u64>>,
 }
 
 impl std::fmt::Debug for KinesisSource {
@@ -114,6 +125,24 @@ impl KinesisSource {
     fn with(reader: ShardReader, idle: Duration) -> KinesisSource {
         KinesisSource {
             reader: reader.with_limit(GET_RECORDS_LIMIT).with_idle_interval(idle),
+            arrivals: None,
+        }
+    }
+
+    /// Wakes [`KinesisSource::arrived`] on every put on the stream.
+    pub fn woken_by(mut self, arrivals: watch::Receiver<u64>) -> KinesisSource {
+        self.arrivals = Some(arrivals);
+        self
+    }
+
+    /// Resolves when the stream took a put since [`KinesisSource::read_all`]
+    /// last read it; never, without [`KinesisSource::woken_by`].
+    pub async fn arrived(&mut self) {
+        let Some(arrivals) = &mut self.arrivals else {
+            return std::future::pending().await;
+        };
+        if arrivals.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -127,8 +156,12 @@ impl KinesisSource {
         self.reader.read_due().await.map(records).map_err(source_error)
     }
 
-    /// Reads every shard once: the last read before stopping.
+    /// Reads every shard once: after a put, or the last read before stopping.
     pub async fn read_all(&mut self) -> Result<Vec<Record>, SourceError> {
+        // Seen before reading: a put from now on wakes `arrived` again.
+        if let Some(arrivals) = &mut self.arrivals {
+            arrivals.borrow_and_update();
+        }
         self.reader.read_all().await.map(records).map_err(source_error)
     }
 }
