@@ -170,35 +170,7 @@ async fn delivery_delay(intervals: &[(i32, usize)]) {
         let mut delays = Vec::new();
         for sample in 0..samples {
             let stream = format!("delay-{interval}-{sample}");
-            create_stream(&clients, &stream, 1).await;
-            firehose
-                .create_delivery_stream()
-                .delivery_stream_name(&stream)
-                .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-                .kinesis_stream_source_configuration(
-                    KinesisStreamSourceConfiguration::builder()
-                        .kinesis_stream_arn(format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"))
-                        .role_arn("arn:aws:iam::000000000000:role/bench")
-                        .build()
-                        .unwrap(),
-                )
-                .extended_s3_destination_configuration(
-                    ExtendedS3DestinationConfiguration::builder()
-                        .role_arn("arn:aws:iam::000000000000:role/bench")
-                        .bucket_arn("arn:aws:s3:::bench-bucket")
-                        .prefix(format!("{stream}/"))
-                        .buffering_hints(
-                            BufferingHints::builder()
-                                .size_in_mbs(1)
-                                .interval_in_seconds(interval)
-                                .build(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .unwrap();
+            create_delivery(&clients, &firehose, &stream, "bench-bucket", interval).await;
             // Put at a different moment of Firehose's one-second read cycle each
             // time: right after creation, the first read would catch it at once.
             tokio::time::sleep(Duration::from_millis(
@@ -215,20 +187,7 @@ async fn delivery_delay(intervals: &[(i32, usize)]) {
                 .send()
                 .await
                 .unwrap();
-            loop {
-                let listing = clients
-                    .s3
-                    .list_objects_v2()
-                    .bucket("bench-bucket")
-                    .prefix(format!("{stream}/"))
-                    .send()
-                    .await
-                    .unwrap();
-                if listing.key_count().unwrap_or(0) > 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            wait_for_object(&clients, "bench-bucket", &stream).await;
             delays.push(put.elapsed());
         }
         let shown: Vec<String> = delays
@@ -262,35 +221,7 @@ async fn size_delay(samples: usize) {
     let mut delays = Vec::new();
     for sample in 0..samples {
         let stream = format!("size-{sample}");
-        create_stream(&clients, &stream, 1).await;
-        firehose
-            .create_delivery_stream()
-            .delivery_stream_name(&stream)
-            .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
-            .kinesis_stream_source_configuration(
-                KinesisStreamSourceConfiguration::builder()
-                    .kinesis_stream_arn(format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"))
-                    .role_arn("arn:aws:iam::000000000000:role/bench")
-                    .build()
-                    .unwrap(),
-            )
-            .extended_s3_destination_configuration(
-                ExtendedS3DestinationConfiguration::builder()
-                    .role_arn("arn:aws:iam::000000000000:role/bench")
-                    .bucket_arn("arn:aws:s3:::size-bucket")
-                    .prefix(format!("{stream}/"))
-                    .buffering_hints(
-                        BufferingHints::builder()
-                            .size_in_mbs(1)
-                            .interval_in_seconds(900)
-                            .build(),
-                    )
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        create_delivery(&clients, &firehose, &stream, "size-bucket", 900).await;
         tokio::time::sleep(Duration::from_millis(
             1200 + 1000 * sample as u64 / samples as u64,
         ))
@@ -315,20 +246,7 @@ async fn size_delay(samples: usize) {
             .await
             .unwrap();
         let put = Instant::now();
-        loop {
-            let listing = clients
-                .s3
-                .list_objects_v2()
-                .bucket("size-bucket")
-                .prefix(format!("{stream}/"))
-                .send()
-                .await
-                .unwrap();
-            if listing.key_count().unwrap_or(0) > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        wait_for_object(&clients, "size-bucket", &stream).await;
         delays.push(put.elapsed());
     }
     let shown: Vec<String> = delays
@@ -341,6 +259,64 @@ async fn size_delay(samples: usize) {
         shown.join(", ")
     );
     emulator.shutdown().await;
+}
+
+/// A one-shard stream `stream` and a delivery stream of the same name reading
+/// it into `bucket` under `<stream>/`, 1 MiB or `interval` seconds.
+async fn create_delivery(
+    clients: &Clients,
+    firehose: &aws_sdk_firehose::Client,
+    stream: &str,
+    bucket: &str,
+    interval: i32,
+) {
+    create_stream(clients, stream, 1).await;
+    firehose
+        .create_delivery_stream()
+        .delivery_stream_name(stream)
+        .delivery_stream_type(DeliveryStreamType::KinesisStreamAsSource)
+        .kinesis_stream_source_configuration(
+            KinesisStreamSourceConfiguration::builder()
+                .kinesis_stream_arn(format!("arn:aws:kinesis:us-east-1:000000000000:stream/{stream}"))
+                .role_arn("arn:aws:iam::000000000000:role/bench")
+                .build()
+                .unwrap(),
+        )
+        .extended_s3_destination_configuration(
+            ExtendedS3DestinationConfiguration::builder()
+                .role_arn("arn:aws:iam::000000000000:role/bench")
+                .bucket_arn(format!("arn:aws:s3:::{bucket}"))
+                .prefix(format!("{stream}/"))
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(1)
+                        .interval_in_seconds(interval)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Returns once `bucket` holds an object under `<stream>/`.
+async fn wait_for_object(clients: &Clients, bucket: &str, stream: &str) {
+    loop {
+        let listing = clients
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(format!("{stream}/"))
+            .send()
+            .await
+            .unwrap();
+        if listing.key_count().unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn start(config: Config) -> Emulator {
