@@ -16,6 +16,7 @@ use std::time::Duration;
 use aws_sdk_kinesis::primitives::Blob;
 use emulator::Config;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use kinesis_lab::infra::{UpOptions, up};
 
 use crate::target::TestTarget;
@@ -77,8 +78,7 @@ async fn browser() -> Option<(Driver, Client)> {
     );
     let mut last = None;
     for _ in 0..100 {
-        match ClientBuilder::rustls()
-            .expect("a TLS setup")
+        match ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities.clone())
             .connect(&driver.url)
             .await
