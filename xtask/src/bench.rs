@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
+mod cold_start;
+
 /// Measure the figures the issues ask for (release builds).
 ///
 /// enrich: `kinesis-lab enrich` over generated sessions, lines per second and
@@ -31,6 +33,10 @@ use xshell::{Shell, cmd};
 ///
 /// soak (only when named): the emulator's memory over a long run of lab
 /// sessions (30 minutes at 500 records/s by default).
+///
+/// cold-start (only when named): a fresh clone with nothing built runs the
+/// README's first commands; each one's time and the units cargo compiled for
+/// it (`--against REV` measures another commit after it, with the ratio).
 #[derive(Debug, clap::Args)]
 pub struct Bench {
     /// What to measure; everything when none is named.
@@ -56,6 +62,10 @@ pub struct Bench {
     /// soak: the emulator's --max-retained-mib (its default when not given).
     #[arg(long, value_name = "MIB")]
     soak_cap_mib: Option<u64>,
+
+    /// cold-start: measure this commit too, after HEAD, and print the ratio.
+    #[arg(long, value_name = "REV")]
+    against: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,13 +75,19 @@ enum Which {
     Etl,
     Part2,
     Soak,
+    ColdStart,
 }
 
 impl Bench {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+        // Minutes each, so only when named; cold-start builds nothing here.
+        let slow = [Which::Soak, Which::ColdStart];
+        let wants = |which| (self.only.is_empty() && !slow.contains(&which)) || self.only.contains(&which);
+        if self.only == [Which::ColdStart] {
+            return cold_start::run(sh, self.against.as_deref());
+        }
         cmd!(sh, "cargo build --release --quiet --bin kinesis-lab").run()?;
         let bin = sh.current_dir().join("target/release/kinesis-lab");
-        let wants = |which| (self.only.is_empty() && which != Which::Soak) || self.only.contains(&which);
         if wants(Which::Enrich) {
             self.enrich(sh, &bin)?;
         }
@@ -95,6 +111,9 @@ impl Bench {
                 cap_mib: self.soak_cap_mib,
             };
             crate::soak::run(&bin, soak)?;
+        }
+        if wants(Which::ColdStart) {
+            cold_start::run(sh, self.against.as_deref())?;
         }
         Ok(())
     }
