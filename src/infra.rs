@@ -1,13 +1,5 @@
-//! The lab's part 2 infrastructure (steps 2.1.1 to 2.1.4): its names, its
-//! configuration, and how to create, inspect and delete it on any target.
-//!
-//! | resource | name |
-//! |---|---|
-//! | source stream, 4 shards | `de-c2w2lab1-kinesis-data-stream` |
-//! | USA stream, 2 shards | `de-c2w2lab1-usa-data-stream` |
-//! | international stream, 2 shards | `de-c2w2lab1-international-data-stream` |
-//! | buckets | `de-c2w2lab1-<account>-usa`, `de-c2w2lab1-<account>-int` |
-//! | Firehose delivery streams | `de-c2w2lab1-firehose-usa`, `de-c2w2lab1-firehose-international` |
+//! The lab's part 2 infrastructure (steps 2.1.1 to 2.1.4): how to create,
+//! inspect and delete it on any target. Its names are in [`crate::lab_names`].
 //!
 //! Each delivery stream reads its route's stream and writes to its bucket under
 //! `firehose/` (`errors/` for failures), buffering up to 1 MB or 60 s, with no
@@ -15,8 +7,6 @@
 //!
 //! Everything here is idempotent: what exists is left as it is, so `up` can be
 //! run again after a failure, and `down` deletes only resources with these names.
-//! [`LabNames`] can add a suffix to every name, so that copies of the lab can
-//! live side by side on one target.
 
 use std::time::Duration;
 
@@ -26,133 +16,10 @@ use aws_sdk_firehose::types::{
     BufferingHints, CloudWatchLoggingOptions, CompressionFormat, DeliveryStreamType, EncryptionConfiguration,
     KinesisStreamSourceConfiguration, NoEncryptionConfig, S3DestinationConfiguration,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::routing::{Destinations, Route};
+use crate::lab_names::{BUFFER_SIZE_MB, DESTINATION_SHARDS, LabNames, RouteResources, SOURCE_SHARDS};
 use crate::target::Clients;
-
-pub const SOURCE_STREAM: &str = "de-c2w2lab1-kinesis-data-stream";
-/// The source stream of the lab's run had 4 shards.
-pub const SOURCE_SHARDS: i32 = 4;
-/// Each destination stream has 2 shards.
-pub const DESTINATION_SHARDS: i32 = 2;
-/// Part 1's stream, made with all defaults in the console.
-pub const CLI_STREAM: &str = "de-c2w2lab1-kinesis-data-stream-cli";
-/// The lab's Firehose buffering: 1 MB or 60 s.
-pub const BUFFER_SIZE_MB: i32 = 1;
-pub const DEFAULT_BUFFER_INTERVAL: i32 = 60;
-
-/// The names of the lab's part 2 resources in one account.
-///
-/// The lab's own names have no suffix. A suffix (`-<suffix>` at the end of
-/// every name) lets several copies of the lab share one target: the end-to-end
-/// tests against one LocalStack, or two learners in one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabNames {
-    account: String,
-    /// Empty, or `-` and the suffix.
-    suffix: String,
-}
-
-/// Bucket names stop at 63 characters; the longest lab bucket name takes 28.
-const MAX_SUFFIX: usize = 24;
-
-impl LabNames {
-    /// The lab's names, exactly.
-    pub fn new(account: &str) -> LabNames {
-        LabNames {
-            account: account.to_owned(),
-            suffix: String::new(),
-        }
-    }
-
-    /// The lab's names with `-<suffix>` appended. Buckets allow the fewest
-    /// characters, so the suffix is what a bucket name allows: lowercase
-    /// letters, digits and hyphens.
-    pub fn with_suffix(account: &str, suffix: &str) -> anyhow::Result<LabNames> {
-        check_suffix(suffix).map_err(anyhow::Error::msg)?;
-        Ok(LabNames {
-            account: account.to_owned(),
-            suffix: format!("-{suffix}"),
-        })
-    }
-
-    pub fn account(&self) -> &str {
-        &self.account
-    }
-
-    pub fn source_stream(&self) -> String {
-        format!("{SOURCE_STREAM}{}", self.suffix)
-    }
-
-    /// Both routes, USA first.
-    pub fn routes(&self) -> [RouteResources; 2] {
-        Route::ALL.map(|route| RouteResources::new(route, &self.account, &self.suffix))
-    }
-
-    /// The ETL's destinations, as the lab writes them on its command line.
-    pub fn destinations(&self) -> Destinations {
-        let [usa, international] = self.routes().map(|r| r.stream);
-        format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#)
-            .parse()
-            .expect("the lab's stream names are valid")
-    }
-
-    /// The role the lab's Firehose delivery streams assume (the lab made it).
-    pub fn role_arn(&self) -> String {
-        format!("arn:aws:iam::{}:role/de-c2w2lab1-firehose-role", self.account)
-    }
-}
-
-/// Checks a name suffix: what a bucket name allows (lowercase letters, digits
-/// and hyphens), short enough for the longest bucket name.
-pub fn check_suffix(suffix: &str) -> Result<String, String> {
-    let fits = !suffix.is_empty()
-        && suffix.len() <= MAX_SUFFIX
-        && !suffix.starts_with('-')
-        && !suffix.ends_with('-')
-        && suffix
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if fits {
-        Ok(suffix.to_owned())
-    } else {
-        Err(format!(
-            "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and \
-             hyphens, not starting or ending with a hyphen (it goes into bucket names)"
-        ))
-    }
-}
-
-/// Everything the lab names after one route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RouteResources {
-    pub route: Route,
-    pub stream: String,
-    pub bucket: String,
-    pub firehose: String,
-    pub log_group: String,
-    pub log_stream: String,
-}
-
-impl RouteResources {
-    fn new(route: Route, account: &str, suffix: &str) -> RouteResources {
-        // The lab's text calls the bucket "-international"; its code, which ran,
-        // says "-int".
-        let (word, bucket_suffix) = match route {
-            Route::Usa => ("usa", "usa"),
-            Route::International => ("international", "int"),
-        };
-        RouteResources {
-            route,
-            stream: format!("de-c2w2lab1-{word}-data-stream{suffix}"),
-            bucket: format!("de-c2w2lab1-{account}-{bucket_suffix}{suffix}"),
-            firehose: format!("de-c2w2lab1-firehose-{word}{suffix}"),
-            log_group: format!("de-c2w2lab1-firehose-{word}-log-group{suffix}"),
-            log_stream: format!("de-c2w2lab1-{word}-firehose-log-stream{suffix}"),
-        }
-    }
-}
+use crate::wait::{Look, Patience};
 
 /// How `up` runs.
 #[derive(Debug, Clone)]
@@ -162,8 +29,15 @@ pub struct UpOptions {
     pub timeout: Duration,
 }
 
-/// Creates what is missing of the lab's part 2 and waits until it is all ACTIVE.
-pub async fn up(clients: &Clients, names: &LabNames, options: &UpOptions) -> anyhow::Result<()> {
+/// Creates what is missing of the lab's part 2 and waits until it is all
+/// ACTIVE, telling `progress` what it is waiting for (the CLI shows it on a
+/// spinner).
+pub async fn up(
+    clients: &Clients,
+    names: &LabNames,
+    options: &UpOptions,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<()> {
     let routes = names.routes();
     let existing = stream_names(clients).await?;
     let mut streams = vec![(names.source_stream(), SOURCE_SHARDS)];
@@ -189,9 +63,12 @@ pub async fn up(clients: &Clients, names: &LabNames, options: &UpOptions) -> any
         }
     }
     for (stream, _) in &streams {
-        wait_for(&format!("stream {stream}"), options.timeout, || {
-            stream_status(clients, stream)
-        })
+        until_active(
+            &format!("stream {stream}"),
+            options.timeout,
+            &mut progress,
+            || stream_status(clients, stream),
+        )
         .await?;
     }
 
@@ -212,9 +89,12 @@ pub async fn up(clients: &Clients, names: &LabNames, options: &UpOptions) -> any
         );
     }
     for route in &routes {
-        wait_for(&format!("Firehose {}", route.firehose), options.timeout, || {
-            delivery_stream_status(clients, &route.firehose)
-        })
+        until_active(
+            &format!("Firehose {}", route.firehose),
+            options.timeout,
+            &mut progress,
+            || delivery_stream_status(clients, &route.firehose),
+        )
         .await?;
     }
     Ok(())
@@ -502,8 +382,7 @@ pub async fn ensure_stream_with(
             aws_sdk_kinesis::error::DisplayErrorContext(&err)
         ),
     }
-    let started = tokio::time::Instant::now();
-    loop {
+    let status = || async {
         let output = kinesis
             .describe_stream_summary()
             .stream_name(stream)
@@ -512,18 +391,23 @@ pub async fn ensure_stream_with(
             .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
         let status = output
             .stream_description_summary()
-            .map(|s| s.stream_status().as_str())
+            .map(|s| s.stream_status().as_str().to_owned())
             .unwrap_or_default();
-        if status == "ACTIVE" {
-            return Ok(());
-        }
-        if started.elapsed() > timeout {
-            bail!(
-                "stream {stream} is still {status} after {}",
-                humantime::format_duration(timeout)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        anyhow::Ok(if status == "ACTIVE" {
+            Look::Ready(())
+        } else {
+            Look::NotYet(status)
+        })
+    };
+    match Patience::new(timeout, Duration::from_millis(20))
+        .wait(status)
+        .await?
+    {
+        Ok(()) => Ok(()),
+        Err(status) => bail!(
+            "stream {stream} is still {status} after {}",
+            humantime::format_duration(timeout)
+        ),
     }
 }
 
@@ -706,98 +590,37 @@ async fn delivery_stream_status(clients: &Clients, name: &str) -> anyhow::Result
         .unwrap_or_default())
 }
 
-/// Polls until `status` says ACTIVE, showing how long it has waited.
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut status: F) -> anyhow::Result<()>
+/// Polls until `status` says ACTIVE, telling `progress` what it sees meanwhile.
+async fn until_active<F, Fut>(
+    what: &str,
+    timeout: Duration,
+    progress: &mut impl FnMut(&str),
+    mut status: F,
+) -> anyhow::Result<()>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
 {
-    let spinner = ProgressBar::new_spinner()
-        .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
-    let started = tokio::time::Instant::now();
-    loop {
-        let current = status().await?;
-        if current == "ACTIVE" {
-            spinner.finish_and_clear();
-            return Ok(());
+    let looks = || {
+        let current = status();
+        async move {
+            let current = current.await?;
+            match current.as_str() {
+                "ACTIVE" => Ok(Look::Ready(())),
+                failed if failed.ends_with("FAILED") => bail!("{what} is {failed}"),
+                _ => Ok(Look::NotYet(current)),
+            }
         }
-        if current.ends_with("FAILED") {
-            spinner.abandon();
-            bail!("{what} is {current}");
-        }
-        if started.elapsed() > timeout {
-            spinner.abandon();
-            bail!(
-                "{what} is still {current} after {}; try `kinesis-lab infra status` later",
-                humantime::format_duration(timeout)
-            );
-        }
-        spinner.set_message(format!("waiting for {what} to be ACTIVE (now {current})"));
-        spinner.tick();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_suffix_the_names_are_the_lab_s() {
-        let names = LabNames::new("123456789012");
-        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream");
-        let [usa, international] = names.routes();
-        assert_eq!(usa.stream, "de-c2w2lab1-usa-data-stream");
-        assert_eq!(usa.bucket, "de-c2w2lab1-123456789012-usa");
-        assert_eq!(usa.firehose, "de-c2w2lab1-firehose-usa");
-        assert_eq!(international.stream, "de-c2w2lab1-international-data-stream");
-        assert_eq!(international.bucket, "de-c2w2lab1-123456789012-int");
-        assert_eq!(international.firehose, "de-c2w2lab1-firehose-international");
-        assert_eq!(
-            names.role_arn(),
-            "arn:aws:iam::123456789012:role/de-c2w2lab1-firehose-role"
-        );
-        assert_eq!(names.destinations().usa.as_str(), "de-c2w2lab1-usa-data-stream");
-    }
-
-    #[test]
-    fn a_suffix_ends_every_name() {
-        let names = LabNames::with_suffix("000000000000", "e2e-42-7").unwrap();
-        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream-e2e-42-7");
-        let [usa, international] = names.routes();
-        assert_eq!(usa.bucket, "de-c2w2lab1-000000000000-usa-e2e-42-7");
-        assert_eq!(
-            international.firehose,
-            "de-c2w2lab1-firehose-international-e2e-42-7"
-        );
-        assert_eq!(
-            names.destinations().international.as_str(),
-            "de-c2w2lab1-international-data-stream-e2e-42-7"
-        );
-        // The role is the lab's, whatever the copy.
-        assert_eq!(
-            names.role_arn(),
-            "arn:aws:iam::000000000000:role/de-c2w2lab1-firehose-role"
-        );
-    }
-
-    #[test]
-    fn a_suffix_must_fit_a_bucket_name() {
-        for bad in [
-            "",
-            "Upper",
-            "under_score",
-            "-lead",
-            "trail-",
-            "a.b",
-            &"x".repeat(25),
-        ] {
-            let err = LabNames::with_suffix("000000000000", bad)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(&format!("invalid name suffix {bad:?}")), "{err}");
-        }
-        let longest = LabNames::with_suffix("123456789012", &"x".repeat(24)).unwrap();
-        assert!(longest.routes().iter().all(|r| r.bucket.len() <= 63));
+    };
+    let show = |current: &String| progress(&format!("waiting for {what} to be ACTIVE (now {current})"));
+    match Patience::new(timeout, Duration::from_millis(250))
+        .wait_showing(looks, show)
+        .await?
+    {
+        Ok(()) => Ok(()),
+        Err(current) => bail!(
+            "{what} is still {current} after {}; try `kinesis-lab infra status` later",
+            humantime::format_duration(timeout)
+        ),
     }
 }

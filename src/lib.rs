@@ -11,7 +11,9 @@
 //! - [`shard_reader`]: reading every shard, within the limits, through expiries and
 //!   reshards (the workspace's `shard-reader` crate, shared with the emulator).
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
+//! - [`lab_names`]: the lab's resource names and settings, pure.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
+//! - [`wait`]: waiting until something is ready, one way for every wait.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`grade`]: a learner's ETL graded lab step by lab step.
@@ -26,10 +28,12 @@ pub mod fixtures;
 pub mod generator;
 pub mod grade;
 pub mod infra;
+pub mod lab_names;
 pub mod routing;
 pub mod session;
 pub mod stream_name;
 pub mod target;
 pub mod verify;
+pub mod wait;
 
 pub use shard_reader;

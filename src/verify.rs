@@ -17,7 +17,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::enrich::Enrichment;
-use crate::infra::LabNames;
+use crate::lab_names::LabNames;
 use crate::routing::Route;
 use crate::session::Session;
 use crate::target::Clients;

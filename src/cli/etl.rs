@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::NamesArgs;
 use crate::etl::{self, DeadLetterSink, EtlError, EtlOptions};
-use crate::infra::LabNames;
+use crate::lab_names::LabNames;
 use crate::routing::Destinations;
 use crate::shard_reader::{ReadError, StartingPosition};
 use crate::stream_name::StreamName;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -12,6 +12,7 @@ use crate::grade::{self, Found, Grade};
 use crate::shard_reader::{ShardReader, StartingPosition};
 use crate::target::{Clients, TargetArgs};
 use crate::verify;
+use crate::wait::{Look, Patience};
 
 /// Grade an ETL's work, one line per lab step, from the sessions it was sent
 ///
@@ -92,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Everything in both destination streams, graded.
 async fn grade_streams(
     clients: &Clients,
-    names: &crate::infra::LabNames,
+    names: &crate::lab_names::LabNames,
     sent: &[serde_json::Map<String, serde_json::Value>],
 ) -> anyhow::Result<Grade> {
     let mut found = Vec::new();
@@ -130,14 +131,13 @@ fn arrived(grade: &Grade) -> usize {
 /// or `wait` has passed.
 async fn grade_buckets(
     clients: &Clients,
-    names: &crate::infra::LabNames,
+    names: &crate::lab_names::LabNames,
     sent: &[serde_json::Map<String, serde_json::Value>],
     in_streams: usize,
     wait: Duration,
 ) -> anyhow::Result<Grade> {
-    let started = Instant::now();
     let spinner = indicatif::ProgressBar::new_spinner();
-    let grade = loop {
+    let look = || async {
         let (records, _) = verify::delivered(clients, names).await?;
         let found: Vec<Found> = records
             .into_iter()
@@ -148,15 +148,22 @@ async fn grade_buckets(
             .collect();
         let grade = grade::grade("S3 buckets", sent, &found);
         let missing = in_streams.saturating_sub(arrived(&grade));
-        if missing == 0 || started.elapsed() >= wait {
-            break grade;
-        }
+        anyhow::Ok(if missing == 0 {
+            Look::Ready(grade)
+        } else {
+            Look::NotYet((grade, missing))
+        })
+    };
+    let show = |(_, missing): &(Grade, usize)| {
         spinner.set_message(format!(
             "waiting for Firehose: {missing} sessions not delivered yet"
         ));
         spinner.tick();
-        tokio::time::sleep(Duration::from_secs(1)).await;
     };
+    let waited = Patience::new(wait, Duration::from_secs(1))
+        .wait_showing(look, show)
+        .await?;
     spinner.finish_and_clear();
-    Ok(grade)
+    // Out of patience, the grade says what is missing.
+    Ok(waited.unwrap_or_else(|(grade, _)| grade))
 }

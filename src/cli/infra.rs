@@ -4,7 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use super::NamesArgs;
-use crate::infra::{self, DEFAULT_BUFFER_INTERVAL, UpOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::infra::{self, UpOptions};
+use crate::lab_names::DEFAULT_BUFFER_INTERVAL;
 use crate::target::{Target, TargetArgs};
 
 /// Create, inspect or delete the lab's part 2 infrastructure (steps 2.1.1 to 2.1.4)
@@ -63,7 +66,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let names = args.names.names(&clients.account_id().await?)?;
         match args.action {
             Action::Up { buffer_interval, timeout } => {
-                infra::up(&clients, &names, &UpOptions { buffer_interval, timeout }).await?;
+                // The spinner is the CLI's; the library only says what it waits for.
+                let spinner = ProgressBar::new_spinner()
+                    .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
+                let made = infra::up(&clients, &names, &UpOptions { buffer_interval, timeout }, |waiting| {
+                    spinner.set_message(waiting.to_owned());
+                    spinner.tick();
+                })
+                .await;
+                match made {
+                    Ok(()) => spinner.finish_and_clear(),
+                    Err(_) => spinner.abandon(),
+                }
+                made?;
                 print_status(&infra::status(&clients, &names).await?);
             }
             Action::Down { keep_buckets } => infra::down(&clients, &names, keep_buckets).await?,

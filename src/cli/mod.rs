@@ -73,15 +73,15 @@ pub struct NamesArgs {
     /// Firehose delivery streams), so that several copies of the lab can share
     /// one target. Without it, the lab's exact names.
     #[arg(long, value_name = "SUFFIX", env = "KINESIS_LAB_NAME_SUFFIX", global = true,
-          value_parser = crate::infra::check_suffix)]
+          value_parser = crate::lab_names::check_suffix)]
     pub name_suffix: Option<String>,
 }
 
 impl NamesArgs {
-    pub fn names(&self, account: &str) -> anyhow::Result<crate::infra::LabNames> {
+    pub fn names(&self, account: &str) -> anyhow::Result<crate::lab_names::LabNames> {
         match &self.name_suffix {
-            Some(suffix) => crate::infra::LabNames::with_suffix(account, suffix),
-            None => Ok(crate::infra::LabNames::new(account)),
+            Some(suffix) => crate::lab_names::LabNames::with_suffix(account, suffix),
+            None => Ok(crate::lab_names::LabNames::new(account)),
         }
     }
 }

@@ -157,12 +157,12 @@ async fn a_learner_creates_a_stream_and_reads_a_delivered_session_in_the_browser
     );
 
     // Part 2's infrastructure, and sessions with HTML in them on the USA stream.
-    let names = kinesis_lab::infra::LabNames::new(&target.clients.account_id().await.unwrap());
+    let names = kinesis_lab::lab_names::LabNames::new(&target.clients.account_id().await.unwrap());
     let options = UpOptions {
         buffer_interval: 1,
         timeout: Duration::from_secs(30),
     };
-    up(&target.clients, &names, &options).await.unwrap();
+    up(&target.clients, &names, &options, |_| {}).await.unwrap();
     let usa = names.destinations().usa;
     for (id, city) in [("s-1", "Boston"), ("s-2", "<b>not bold</b>")] {
         let session = serde_json::json!({"session_id": id, "country": "USA", "city": city});

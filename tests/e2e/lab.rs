@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
-use kinesis_lab::infra::{CLI_STREAM, ensure_stream};
+use kinesis_lab::infra::ensure_stream;
+use kinesis_lab::lab_names::CLI_STREAM;
 use serde_json::Value;
 
 use crate::target::TestTarget;

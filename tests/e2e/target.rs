@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use emulator::{Config, Emulator};
-use kinesis_lab::infra::LabNames;
+use kinesis_lab::lab_names::LabNames;
 use kinesis_lab::target::{Clients, Target};
 
 /// One test's target, clients and names.

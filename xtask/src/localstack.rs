@@ -19,6 +19,7 @@ mod install;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use kinesis_lab::wait::{Look, Patience};
 use xshell::{Shell, cmd};
 
 const CONTAINER: &str = "kinesis-lab-localstack";
@@ -238,8 +239,10 @@ fn wait_until_it_answers(
     let runtime = tokio::runtime::Runtime::new()?;
     let spinner = indicatif::ProgressBar::new_spinner();
     let started = Instant::now();
-    let outcome = runtime.block_on(async {
-        loop {
+    let look = || {
+        let running = still_running();
+        async move {
+            running?;
             let failure = match kinesis_lab::target::Target::Endpoint(ENDPOINT.to_owned())
                 .connect()
                 .await
@@ -247,25 +250,27 @@ fn wait_until_it_answers(
                 Ok(clients) => services_answer(&clients).await.err(),
                 Err(err) => Some(err.to_string()),
             };
-            let Some(failure) = failure else {
-                return Ok(());
-            };
-            still_running()?;
-            if started.elapsed() > timeout {
-                bail!(
-                    "LocalStack did not answer within {}: {failure}\n{log_hint}",
-                    humantime::format_duration(timeout)
-                );
-            }
-            spinner.set_message(format!(
-                "waiting for LocalStack, {:.0} s ({failure})",
-                started.elapsed().as_secs_f64()
-            ));
-            spinner.tick();
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            anyhow::Ok(failure.map_or(Look::Ready(()), Look::NotYet))
         }
-    });
+    };
+    let show = |failure: &String| {
+        spinner.set_message(format!(
+            "waiting for LocalStack, {:.0} s ({failure})",
+            started.elapsed().as_secs_f64()
+        ));
+        spinner.tick();
+    };
+    let patience = Patience::new(timeout, Duration::from_secs(1));
+    let outcome = runtime.block_on(patience.wait_showing(look, show));
     spinner.finish_and_clear();
+    let outcome = match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(failure)) => Err(anyhow::anyhow!(
+            "LocalStack did not answer within {}: {failure}\n{log_hint}",
+            humantime::format_duration(timeout)
+        )),
+        Err(err) => Err(err),
+    };
     outcome.with_context(|| format!("after {:.0} s", started.elapsed().as_secs_f64()))
 }
 

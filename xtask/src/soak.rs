@@ -15,7 +15,8 @@ use anyhow::{Context, bail};
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use kinesis_lab::generator::SessionGenerator;
-use kinesis_lab::infra::{self, LabNames, UpOptions};
+use kinesis_lab::infra::{self, UpOptions};
+use kinesis_lab::lab_names::LabNames;
 use kinesis_lab::target::Target;
 
 /// How a soak runs.
@@ -75,10 +76,10 @@ fn drive(emulator: &mut Child, soak: Soak) -> anyhow::Result<()> {
         let clients = Target::Endpoint(url).connect().await?;
         let names = LabNames::new(&clients.account_id().await?);
         let options = UpOptions {
-            buffer_interval: infra::DEFAULT_BUFFER_INTERVAL,
+            buffer_interval: kinesis_lab::lab_names::DEFAULT_BUFFER_INTERVAL,
             timeout: Duration::from_secs(60),
         };
-        infra::up(&clients, &names, &options).await?;
+        infra::up(&clients, &names, &options, |_| {}).await?;
         let streams = names.routes().map(|route| route.stream);
 
         println!(

@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kinesis_lab::infra::{CLI_STREAM, LabNames, SOURCE_STREAM};
+use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
 use serde_json::Value;
 
 use super::{
