@@ -8,12 +8,34 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 /// A position in one shard: the shard reader's own type, saved as it is.
 pub use shard_reader::ShardPosition;
+
+/// Why a checkpoint could not be read or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot read the checkpoint {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("the checkpoint {} is not a checkpoint file: {source}", path.display())]
+    NotACheckpoint {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error(
+        "the checkpoint {} is for stream \"{found}\", not \"{wanted}\"\nUse another --checkpoint file, or delete this one to start over.",
+        path.display()
+    )]
+    OtherStream {
+        path: PathBuf,
+        found: String,
+        wanted: String,
+    },
+    #[error("cannot write the checkpoint {}: {source}", path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
 
 /// The position in every shard of one stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,36 +53,48 @@ impl Checkpoint {
     }
 
     /// The checkpoint in `path`, or `None` when there is no such file yet.
-    pub fn load(path: &Path, stream: &str) -> anyhow::Result<Option<Checkpoint>> {
+    pub fn load(path: &Path, stream: &str) -> Result<Option<Checkpoint>, CheckpointError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot read the checkpoint {}", path.display()));
+            Err(source) => {
+                return Err(CheckpointError::Read {
+                    path: path.to_owned(),
+                    source,
+                });
             }
         };
-        let checkpoint: Checkpoint = serde_json::from_str(&text)
-            .with_context(|| format!("the checkpoint {} is not a checkpoint file", path.display()))?;
+        let checkpoint: Checkpoint =
+            serde_json::from_str(&text).map_err(|source| CheckpointError::NotACheckpoint {
+                path: path.to_owned(),
+                source,
+            })?;
         if checkpoint.stream != stream {
-            anyhow::bail!(
-                "the checkpoint {} is for stream \"{}\", not \"{stream}\"\nUse another --checkpoint file, or delete this one to start over.",
-                path.display(),
-                checkpoint.stream
-            );
+            return Err(CheckpointError::OtherStream {
+                path: path.to_owned(),
+                found: checkpoint.stream,
+                wanted: stream.to_owned(),
+            });
         }
         Ok(Some(checkpoint))
     }
 
     /// Saves atomically: written to a temporary file, then renamed over the old
     /// one, so a crash mid-save leaves the previous checkpoint whole.
-    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let temporary = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&temporary)
-            .with_context(|| format!("cannot write the checkpoint {}", temporary.display()))?;
-        file.write_all(serde_json::to_string_pretty(self)?.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot write the checkpoint {}", path.display()))
+        let write = |source| CheckpointError::Write {
+            path: temporary.clone(),
+            source,
+        };
+        let mut file = std::fs::File::create(&temporary).map_err(write)?;
+        let json = serde_json::to_string_pretty(self).expect("a checkpoint is plain JSON");
+        file.write_all(json.as_bytes()).map_err(write)?;
+        file.sync_all().map_err(write)?;
+        std::fs::rename(&temporary, path).map_err(|source| CheckpointError::Write {
+            path: path.to_owned(),
+            source,
+        })
     }
 }
 

@@ -41,7 +41,7 @@ use chrono::Utc;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{Checkpoint, ShardPosition};
+use crate::checkpoint::{Checkpoint, CheckpointError, ShardPosition};
 use crate::enrich::enrich_bytes;
 use crate::routing::{Destinations, Route};
 use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition};
@@ -126,10 +126,14 @@ pub enum EtlError {
     Read(#[from] ReadError),
     #[error("cannot write to stream \"{stream}\": {message}")]
     Write { stream: String, message: String },
+    /// A destination stream is not there (the source's absence is the
+    /// reader's [`ReadError::StreamNotFound`]).
+    #[error("stream \"{stream}\" does not exist")]
+    StreamMissing { stream: String },
     #[error("cannot write a dead letter: {0}")]
     DeadLetter(String),
     #[error(transparent)]
-    Checkpoint(#[from] anyhow::Error),
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// One record on its way to a stream.
@@ -444,9 +448,8 @@ async fn put_chunk(
             Ok(Answer::Refused(chunk))
         }
         Refusal::Invalid => Ok(Answer::Invalid(chunk, message(&err))),
-        Refusal::Missing => Err(EtlError::Write {
+        Refusal::Missing => Err(EtlError::StreamMissing {
             stream: stream.to_owned(),
-            message: "the stream does not exist; run `kinesis-lab infra up`".to_owned(),
         }),
         Refusal::Fatal => Err(EtlError::Write {
             stream: stream.to_owned(),
@@ -469,19 +472,27 @@ enum Refusal {
 }
 
 fn refusal(err: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpResponse>) -> Refusal {
-    match err.code() {
-        Some("ResourceNotFoundException") => return Refusal::Missing,
-        Some("InvalidArgumentException" | "ValidationException" | "SerializationException") => {
+    if let Some(service) = err.as_service_error() {
+        if service.is_resource_not_found_exception() {
+            return Refusal::Missing;
+        }
+        if service.is_invalid_argument_exception() {
             return Refusal::Invalid;
         }
-        Some(
-            "ProvisionedThroughputExceededException"
-            | "LimitExceededException"
-            | "ThrottlingException"
-            | "KMSThrottlingException"
-            | "InternalFailure"
-            | "ServiceUnavailable",
-        ) => return Refusal::Transient,
+        if service.is_provisioned_throughput_exceeded_exception()
+            || service.is_kms_throttling_exception()
+            || service.is_internal_failure_exception()
+        {
+            return Refusal::Transient;
+        }
+    }
+    // Codes any AWS service may answer, which PutRecords's typed errors do not
+    // list: these arrive as unhandled errors with only their code to go by.
+    match err.code() {
+        Some("ValidationException" | "SerializationException") => return Refusal::Invalid,
+        Some("LimitExceededException" | "ThrottlingException" | "InternalFailure" | "ServiceUnavailable") => {
+            return Refusal::Transient;
+        }
         _ => {}
     }
     match err.raw_response().map(|response| response.status().as_u16()) {

@@ -10,16 +10,50 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use aws_sdk_firehose::error::ProvideErrorMetadata;
+use aws_sdk_firehose::operation::create_delivery_stream::CreateDeliveryStreamError;
+use aws_sdk_firehose::operation::delete_delivery_stream::DeleteDeliveryStreamError;
+use aws_sdk_firehose::operation::describe_delivery_stream::DescribeDeliveryStreamError;
 use aws_sdk_firehose::types::{
     BufferingHints, CloudWatchLoggingOptions, CompressionFormat, DeliveryStreamType, EncryptionConfiguration,
     KinesisStreamSourceConfiguration, NoEncryptionConfig, S3DestinationConfiguration,
 };
 
+use aws_sdk_kinesis::operation::create_stream::CreateStreamError;
+use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
+use aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryError;
+use aws_sdk_s3::operation::create_bucket::CreateBucketError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
+
+use crate::aws_error::{AwsError, is};
 use crate::lab_names::{BUFFER_SIZE_MB, DESTINATION_SHARDS, LabNames, RouteResources, SOURCE_SHARDS};
 use crate::target::Clients;
 use crate::wait::{Look, Patience};
+
+/// Why the lab's infrastructure could not be made, read or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// AWS could not create a delivery stream; on AWS the usual cause is the role.
+    #[error("{source}\n(On AWS, the role {role} must exist, as it does in the lab.)")]
+    Firehose { source: AwsError, role: String },
+    #[error("{what} is {status}")]
+    Failed { what: String, status: String },
+    #[error(
+        "{what} is still {status} after {}; try `kinesis-lab infra status` later",
+        humantime::format_duration(*after)
+    )]
+    TimedOut {
+        what: String,
+        status: String,
+        after: Duration,
+    },
+    #[error("AWS answered {call} without {missing}")]
+    Incomplete {
+        call: &'static str,
+        missing: &'static str,
+    },
+}
 
 /// How `up` runs.
 #[derive(Debug, Clone)]
@@ -37,7 +71,7 @@ pub async fn up(
     names: &LabNames,
     options: &UpOptions,
     mut progress: impl FnMut(&str),
-) -> anyhow::Result<()> {
+) -> Result<(), InfraError> {
     let routes = names.routes();
     let existing = stream_names(clients).await?;
     let mut streams = vec![(names.source_stream(), SOURCE_SHARDS)];
@@ -55,11 +89,8 @@ pub async fn up(
             .await;
         match created {
             Ok(_) => eprintln!("created stream {stream} ({shards} shards)"),
-            Err(err) if err.code() == Some("ResourceInUseException") => {}
-            Err(err) => bail!(
-                "cannot create stream {stream}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            ),
+            Err(err) if is(&err, CreateStreamError::is_resource_in_use_exception) => {}
+            Err(err) => return Err(AwsError::failed(format_args!("create stream {stream}"), &err).into()),
         }
     }
     for (stream, _) in &streams {
@@ -102,7 +133,7 @@ pub async fn up(
 
 /// Deletes the lab's part 2 resources that exist: delivery streams, streams,
 /// and (unless kept) the buckets with everything in them.
-pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> anyhow::Result<()> {
+pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> Result<(), InfraError> {
     let routes = names.routes();
     for route in &routes {
         match clients
@@ -113,12 +144,12 @@ pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> an
             .await
         {
             Ok(_) => eprintln!("deleted Firehose {}", route.firehose),
-            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
-            Err(err) => bail!(
-                "cannot delete Firehose {}: {}",
-                route.firehose,
-                aws_sdk_firehose::error::DisplayErrorContext(&err)
-            ),
+            Err(err) if is(&err, DeleteDeliveryStreamError::is_resource_not_found_exception) => {}
+            Err(err) => {
+                return Err(
+                    AwsError::failed(format_args!("delete Firehose {}", route.firehose), &err).into(),
+                );
+            }
         }
     }
     let streams = [
@@ -129,11 +160,8 @@ pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> an
     for stream in &streams {
         match clients.kinesis.delete_stream().stream_name(stream).send().await {
             Ok(_) => eprintln!("deleted stream {stream}"),
-            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
-            Err(err) => bail!(
-                "cannot delete stream {stream}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            ),
+            Err(err) if is(&err, DeleteStreamError::is_resource_not_found_exception) => {}
+            Err(err) => return Err(AwsError::failed(format_args!("delete stream {stream}"), &err).into()),
         }
     }
     if keep_buckets {
@@ -156,7 +184,7 @@ pub struct Status {
 }
 
 /// What exists of the lab's part 2, and in what state.
-pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<Status>> {
+pub async fn status(clients: &Clients, names: &LabNames) -> Result<Vec<Status>, InfraError> {
     let routes = names.routes();
     let mut lines = Vec::new();
     let mut streams = vec![names.source_stream()];
@@ -170,19 +198,21 @@ pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<S
             .await;
         let (status, detail) = match described {
             Ok(output) => {
-                let summary = output.stream_description_summary().context("no stream summary")?;
+                let summary = output
+                    .stream_description_summary()
+                    .ok_or(InfraError::Incomplete {
+                        call: "DescribeStreamSummary",
+                        missing: "a summary",
+                    })?;
                 (
                     summary.stream_status().as_str().to_owned(),
                     format!("{} open shards", summary.open_shard_count()),
                 )
             }
-            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+            Err(err) if is(&err, DescribeStreamSummaryError::is_resource_not_found_exception) => {
                 ("missing".to_owned(), String::new())
             }
-            Err(err) => bail!(
-                "cannot describe stream {stream}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            ),
+            Err(err) => return Err(AwsError::failed(format_args!("describe stream {stream}"), &err).into()),
         };
         lines.push(Status {
             kind: "stream",
@@ -214,14 +244,12 @@ pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<S
                     ),
                 )
             }
-            Err(err) if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("NoSuchBucket") => {
+            Err(err) if is(&err, ListObjectsV2Error::is_no_such_bucket) => {
                 ("missing".to_owned(), String::new())
             }
-            Err(err) => bail!(
-                "cannot list bucket {}: {}",
-                route.bucket,
-                aws_sdk_s3::error::DisplayErrorContext(&err)
-            ),
+            Err(err) => {
+                return Err(AwsError::failed(format_args!("list bucket {}", route.bucket), &err).into());
+            }
         };
         lines.push(Status {
             kind: "bucket",
@@ -239,7 +267,12 @@ pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<S
             .await;
         let (status, detail) = match described {
             Ok(output) => {
-                let description = output.delivery_stream_description().context("no description")?;
+                let description = output
+                    .delivery_stream_description()
+                    .ok_or(InfraError::Incomplete {
+                        call: "DescribeDeliveryStream",
+                        missing: "a description",
+                    })?;
                 let interval = description
                     .destinations()
                     .first()
@@ -255,14 +288,14 @@ pub async fn status(clients: &Clients, names: &LabNames) -> anyhow::Result<Vec<S
                 };
                 (description.delivery_stream_status().as_str().to_owned(), detail)
             }
-            Err(err) if err.code() == Some("ResourceNotFoundException") => {
+            Err(err) if is(&err, DescribeDeliveryStreamError::is_resource_not_found_exception) => {
                 ("missing".to_owned(), String::new())
             }
-            Err(err) => bail!(
-                "cannot describe Firehose {}: {}",
-                route.firehose,
-                aws_sdk_firehose::error::DisplayErrorContext(&err)
-            ),
+            Err(err) => {
+                return Err(
+                    AwsError::failed(format_args!("describe Firehose {}", route.firehose), &err).into(),
+                );
+            }
         };
         lines.push(Status {
             kind: "firehose",
@@ -280,7 +313,7 @@ async fn create_delivery_stream(
     names: &LabNames,
     route: &RouteResources,
     interval: i32,
-) -> anyhow::Result<()> {
+) -> Result<(), InfraError> {
     let role = names.role_arn();
     let stream_arn = clients
         .kinesis
@@ -288,10 +321,13 @@ async fn create_delivery_stream(
         .stream_name(&route.stream)
         .send()
         .await
-        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?
+        .map_err(|err| AwsError::failed(format_args!("describe stream {}", route.stream), &err))?
         .stream_description_summary()
         .map(|s| s.stream_arn().to_owned())
-        .context("no stream summary")?;
+        .ok_or(InfraError::Incomplete {
+            call: "DescribeStreamSummary",
+            missing: "a summary",
+        })?;
     // The lab uses S3DestinationConfiguration, which the SDK marks deprecated
     // in favour of the extended form; we send what the lab sends.
     #[allow(deprecated)]
@@ -304,7 +340,8 @@ async fn create_delivery_stream(
             KinesisStreamSourceConfiguration::builder()
                 .kinesis_stream_arn(stream_arn)
                 .role_arn(&role)
-                .build()?,
+                .build()
+                .expect("the stream and the role are set"),
         )
         .s3_destination_configuration(
             S3DestinationConfiguration::builder()
@@ -331,16 +368,16 @@ async fn create_delivery_stream(
                         .log_stream_name(&route.log_stream)
                         .build(),
                 )
-                .build()?,
+                .build()
+                .expect("the role and the bucket are set"),
         );
     match request.send().await {
         Ok(_) => Ok(()),
-        Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
-        Err(err) => bail!(
-            "cannot create Firehose {}: {}\n(On AWS, the role {role} must exist, as it does in the lab.)",
-            route.firehose,
-            aws_sdk_firehose::error::DisplayErrorContext(&err)
-        ),
+        Err(err) if is(&err, CreateDeliveryStreamError::is_resource_in_use_exception) => Ok(()),
+        Err(err) => Err(InfraError::Firehose {
+            source: AwsError::failed(format_args!("create Firehose {}", route.firehose), &err),
+            role,
+        }),
     }
 }
 
@@ -352,7 +389,7 @@ pub async fn ensure_stream(
     stream: &str,
     shards: i32,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) -> Result<(), InfraError> {
     ensure_stream_with(kinesis, stream, Some(shards), timeout).await
 }
 
@@ -363,7 +400,7 @@ pub async fn ensure_stream_with(
     stream: &str,
     shards: Option<i32>,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) -> Result<(), InfraError> {
     let request = kinesis.create_stream().stream_name(stream);
     let request = match shards {
         Some(shards) => request.shard_count(shards),
@@ -376,11 +413,8 @@ pub async fn ensure_stream_with(
     };
     match request.send().await {
         Ok(_) => {}
-        Err(err) if err.code() == Some("ResourceInUseException") => {}
-        Err(err) => bail!(
-            "cannot create stream {stream}: {}",
-            aws_sdk_kinesis::error::DisplayErrorContext(&err)
-        ),
+        Err(err) if is(&err, CreateStreamError::is_resource_in_use_exception) => {}
+        Err(err) => return Err(AwsError::failed(format_args!("create stream {stream}"), &err).into()),
     }
     let status = || async {
         let output = kinesis
@@ -388,12 +422,12 @@ pub async fn ensure_stream_with(
             .stream_name(stream)
             .send()
             .await
-            .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
+            .map_err(|err| AwsError::failed(format_args!("describe stream {stream}"), &err))?;
         let status = output
             .stream_description_summary()
             .map(|s| s.stream_status().as_str().to_owned())
             .unwrap_or_default();
-        anyhow::Ok(if status == "ACTIVE" {
+        Ok::<_, InfraError>(if status == "ACTIVE" {
             Look::Ready(())
         } else {
             Look::NotYet(status)
@@ -404,10 +438,11 @@ pub async fn ensure_stream_with(
         .await?
     {
         Ok(()) => Ok(()),
-        Err(status) => bail!(
-            "stream {stream} is still {status} after {}",
-            humantime::format_duration(timeout)
-        ),
+        Err(status) => Err(InfraError::TimedOut {
+            what: format!("stream {stream}"),
+            status,
+            after: timeout,
+        }),
     }
 }
 
@@ -441,7 +476,7 @@ async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) 
     }
 }
 
-async fn create_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
+async fn create_bucket(clients: &Clients, bucket: &str) -> Result<(), AwsError> {
     let mut request = clients.s3.create_bucket().bucket(bucket);
     // Outside us-east-1, S3 wants the region named.
     if clients.region != "us-east-1" {
@@ -458,30 +493,18 @@ async fn create_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
             eprintln!("created bucket {bucket}");
             Ok(())
         }
-        Err(err)
-            if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("BucketAlreadyOwnedByYou") =>
-        {
-            Ok(())
-        }
-        Err(err) => bail!(
-            "cannot create bucket {bucket}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(&err)
-        ),
+        Err(err) if is(&err, CreateBucketError::is_bucket_already_owned_by_you) => Ok(()),
+        Err(err) => Err(AwsError::failed(format_args!("create bucket {bucket}"), &err)),
     }
 }
 
-async fn delete_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
+async fn delete_bucket(clients: &Clients, bucket: &str) -> Result<(), AwsError> {
     let mut deleted = 0;
     loop {
         let listed = match clients.s3.list_objects_v2().bucket(bucket).send().await {
             Ok(listed) => listed,
-            Err(err) if aws_sdk_s3::error::ProvideErrorMetadata::code(&err) == Some("NoSuchBucket") => {
-                return Ok(());
-            }
-            Err(err) => bail!(
-                "cannot list bucket {bucket}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&err)
-            ),
+            Err(err) if is(&err, ListObjectsV2Error::is_no_such_bucket) => return Ok(()),
+            Err(err) => return Err(AwsError::failed(format_args!("list bucket {bucket}"), &err)),
         };
         if listed.contents().is_empty() {
             break;
@@ -495,12 +518,7 @@ async fn delete_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
                 .key(key)
                 .send()
                 .await
-                .map_err(|err| {
-                    anyhow::anyhow!(
-                        "cannot delete s3://{bucket}/{key}: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(&err)
-                    )
-                })?;
+                .map_err(|err| AwsError::failed(format_args!("delete s3://{bucket}/{key}"), &err))?;
             deleted += 1;
         }
     }
@@ -510,17 +528,12 @@ async fn delete_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<()> {
         .bucket(bucket)
         .send()
         .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot delete bucket {bucket}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&err)
-            )
-        })?;
+        .map_err(|err| AwsError::failed(format_args!("delete bucket {bucket}"), &err))?;
     eprintln!("deleted bucket {bucket} ({deleted} objects)");
     Ok(())
 }
 
-async fn stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
+async fn stream_names(clients: &Clients) -> Result<Vec<String>, AwsError> {
     let mut names = Vec::new();
     let mut next_token: Option<String> = None;
     loop {
@@ -528,12 +541,10 @@ async fn stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
             Some(token) => clients.kinesis.list_streams().next_token(token),
             None => clients.kinesis.list_streams(),
         };
-        let output = request.send().await.map_err(|err| {
-            anyhow::anyhow!(
-                "cannot list streams: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            )
-        })?;
+        let output = request
+            .send()
+            .await
+            .map_err(|err| AwsError::failed("list streams", &err))?;
         names.extend(output.stream_names().iter().cloned());
         next_token = output.next_token().map(str::to_owned);
         if next_token.is_none() || !output.has_more_streams() {
@@ -542,19 +553,17 @@ async fn stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
     }
 }
 
-async fn delivery_stream_names(clients: &Clients) -> anyhow::Result<Vec<String>> {
+async fn delivery_stream_names(clients: &Clients) -> Result<Vec<String>, AwsError> {
     let mut names: Vec<String> = Vec::new();
     loop {
         let mut request = clients.firehose.list_delivery_streams().limit(100);
         if let Some(last) = names.last() {
             request = request.exclusive_start_delivery_stream_name(last);
         }
-        let output = request.send().await.map_err(|err| {
-            anyhow::anyhow!(
-                "cannot list Firehose streams: {}",
-                aws_sdk_firehose::error::DisplayErrorContext(&err)
-            )
-        })?;
+        let output = request
+            .send()
+            .await
+            .map_err(|err| AwsError::failed("list Firehose streams", &err))?;
         names.extend(output.delivery_stream_names().iter().cloned());
         if !output.has_more_delivery_streams() {
             return Ok(names);
@@ -562,28 +571,28 @@ async fn delivery_stream_names(clients: &Clients) -> anyhow::Result<Vec<String>>
     }
 }
 
-async fn stream_status(clients: &Clients, stream: &str) -> anyhow::Result<String> {
+async fn stream_status(clients: &Clients, stream: &str) -> Result<String, InfraError> {
     let output = clients
         .kinesis
         .describe_stream_summary()
         .stream_name(stream)
         .send()
         .await
-        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err)))?;
+        .map_err(|err| AwsError::failed(format_args!("describe stream {stream}"), &err))?;
     Ok(output
         .stream_description_summary()
         .map(|s| s.stream_status().as_str().to_owned())
         .unwrap_or_default())
 }
 
-async fn delivery_stream_status(clients: &Clients, name: &str) -> anyhow::Result<String> {
+async fn delivery_stream_status(clients: &Clients, name: &str) -> Result<String, InfraError> {
     let output = clients
         .firehose
         .describe_delivery_stream()
         .delivery_stream_name(name)
         .send()
         .await
-        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_firehose::error::DisplayErrorContext(&err)))?;
+        .map_err(|err| AwsError::failed(format_args!("describe Firehose {name}"), &err))?;
     Ok(output
         .delivery_stream_description()
         .map(|d| d.delivery_stream_status().as_str().to_owned())
@@ -596,10 +605,10 @@ async fn until_active<F, Fut>(
     timeout: Duration,
     progress: &mut impl FnMut(&str),
     mut status: F,
-) -> anyhow::Result<()>
+) -> Result<(), InfraError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<String>>,
+    Fut: std::future::Future<Output = Result<String, InfraError>>,
 {
     let looks = || {
         let current = status();
@@ -607,7 +616,10 @@ where
             let current = current.await?;
             match current.as_str() {
                 "ACTIVE" => Ok(Look::Ready(())),
-                failed if failed.ends_with("FAILED") => bail!("{what} is {failed}"),
+                failed if failed.ends_with("FAILED") => Err(InfraError::Failed {
+                    what: what.to_owned(),
+                    status: failed.to_owned(),
+                }),
                 _ => Ok(Look::NotYet(current)),
             }
         }
@@ -618,9 +630,10 @@ where
         .await?
     {
         Ok(()) => Ok(()),
-        Err(current) => bail!(
-            "{what} is still {current} after {}; try `kinesis-lab infra status` later",
-            humantime::format_duration(timeout)
-        ),
+        Err(current) => Err(InfraError::TimedOut {
+            what: what.to_owned(),
+            status: current,
+            after: timeout,
+        }),
     }
 }

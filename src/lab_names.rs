@@ -53,8 +53,8 @@ impl LabNames {
     /// The lab's names with `-<suffix>` appended. Buckets allow the fewest
     /// characters, so the suffix is what a bucket name allows: lowercase
     /// letters, digits and hyphens.
-    pub fn with_suffix(account: &str, suffix: &str) -> anyhow::Result<LabNames> {
-        check_suffix(suffix).map_err(anyhow::Error::msg)?;
+    pub fn with_suffix(account: &str, suffix: &str) -> Result<LabNames, InvalidSuffix> {
+        check_suffix(suffix)?;
         Ok(LabNames {
             account: account.to_owned(),
             suffix: format!("-{suffix}"),
@@ -88,9 +88,19 @@ impl LabNames {
     }
 }
 
+/// A name suffix that cannot go into a bucket name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and hyphens, not \
+     starting or ending with a hyphen (it goes into bucket names)"
+)]
+pub struct InvalidSuffix {
+    pub suffix: String,
+}
+
 /// Checks a name suffix: what a bucket name allows (lowercase letters, digits
 /// and hyphens), short enough for the longest bucket name.
-pub fn check_suffix(suffix: &str) -> Result<String, String> {
+pub fn check_suffix(suffix: &str) -> Result<String, InvalidSuffix> {
     let fits = !suffix.is_empty()
         && suffix.len() <= MAX_SUFFIX
         && !suffix.starts_with('-')
@@ -101,10 +111,9 @@ pub fn check_suffix(suffix: &str) -> Result<String, String> {
     if fits {
         Ok(suffix.to_owned())
     } else {
-        Err(format!(
-            "invalid name suffix {suffix:?}: use 1 to {MAX_SUFFIX} lowercase letters, digits and \
-             hyphens, not starting or ending with a hyphen (it goes into bucket names)"
-        ))
+        Err(InvalidSuffix {
+            suffix: suffix.to_owned(),
+        })
     }
 }
 

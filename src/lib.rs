@@ -10,6 +10,7 @@
 //! - [`target`]: where requests go: the embedded emulator, another endpoint, or real AWS.
 //! - [`shard_reader`]: reading every shard, within the limits, through expiries and
 //!   reshards (the workspace's `shard-reader` crate, shared with the emulator).
+//! - [`aws_error`]: AWS's errors, told apart by type and worded one way per situation.
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`lab_names`]: the lab's resource names and settings, pure.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
@@ -20,6 +21,7 @@
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
+pub mod aws_error;
 pub mod checkpoint;
 pub mod cli;
 pub mod enrich;

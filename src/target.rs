@@ -20,6 +20,8 @@ use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_sdk_kinesis::config::{Credentials, Region};
 
+use crate::aws_error::AwsError;
+
 /// The embedded emulator's address when it runs with its defaults.
 pub const EMULATOR_URL: &str = "http://127.0.0.1:4566";
 
@@ -107,8 +109,8 @@ pub enum TargetError {
     EndpointNotAnswering { url: String, reason: String },
     #[error("{url:?} is not an http:// or https:// URL")]
     BadUrl { url: String },
-    #[error("{message}\nCheck your AWS credentials (aws configure, AWS_PROFILE) and AWS_REGION.")]
-    Aws { message: String },
+    #[error("{source}\nCheck your AWS credentials (aws configure, AWS_PROFILE) and AWS_REGION.")]
+    Aws { source: AwsError },
 }
 
 impl Target {
@@ -154,7 +156,7 @@ impl Target {
                 let account = clients
                     .ask_account()
                     .await
-                    .map_err(|message| TargetError::Aws { message })?;
+                    .map_err(|source| TargetError::Aws { source })?;
                 eprintln!(
                     "using real AWS: account {account}, region {} (what is created here costs money)",
                     clients.region
@@ -194,19 +196,18 @@ impl Target {
 
 impl Clients {
     /// The account the target acts as, from STS (asked once).
-    pub async fn account_id(&self) -> anyhow::Result<String> {
+    pub async fn account_id(&self) -> Result<String, AwsError> {
         match &self.account {
             Some(account) => Ok(account.clone()),
-            None => self.ask_account().await.map_err(anyhow::Error::msg),
+            None => self.ask_account().await,
         }
     }
 
-    async fn ask_account(&self) -> Result<String, String> {
+    async fn ask_account(&self) -> Result<String, AwsError> {
         let identity = self.sts.get_caller_identity().send().await.map_err(|err| {
-            format!(
-                "cannot learn the account id from STS on {}: {}",
-                self.target,
-                aws_sdk_sts::error::DisplayErrorContext(&err)
+            AwsError::failed(
+                format_args!("learn the account id from STS on {}", self.target),
+                &err,
             )
         })?;
         Ok(identity.account().unwrap_or_default().to_owned())

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::LazyLock;
 
-use anyhow::Context;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use crate::aws_error::AwsError;
 use crate::enrich::Enrichment;
 use crate::lab_names::LabNames;
 use crate::routing::Route;
@@ -166,8 +166,27 @@ impl fmt::Display for Report {
     }
 }
 
+/// Why the buckets could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("cannot read s3://{bucket}/{key}: {source}")]
+    Body {
+        bucket: String,
+        key: String,
+        source: aws_sdk_s3::primitives::ByteStreamError,
+    },
+    #[error("s3://{bucket}/{key} ends in .gz but is not gzip: {source}")]
+    NotGzip {
+        bucket: String,
+        key: String,
+        source: std::io::Error,
+    },
+}
+
 /// Reads every object under `firehose/` in the lab's two buckets.
-pub async fn delivered(clients: &Clients, names: &LabNames) -> anyhow::Result<(Vec<Delivered>, Report)> {
+pub async fn delivered(clients: &Clients, names: &LabNames) -> Result<(Vec<Delivered>, Report), VerifyError> {
     let mut report = Report::default();
     let mut records = Vec::new();
     for route in names.routes() {
@@ -184,11 +203,7 @@ pub async fn delivered(clients: &Clients, names: &LabNames) -> anyhow::Result<(V
                 request = request.continuation_token(token);
             }
             let listing = request.send().await.map_err(|err| {
-                anyhow::anyhow!(
-                    "cannot list s3://{}/firehose/: {}",
-                    route.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(&err)
-                )
+                AwsError::failed(format_args!("list s3://{}/firehose/", route.bucket), &err)
             })?;
             for object in listing.contents() {
                 let key = object.key().unwrap_or_default().to_owned();
@@ -205,20 +220,22 @@ pub async fn delivered(clients: &Clients, names: &LabNames) -> anyhow::Result<(V
                     .key(&key)
                     .send()
                     .await
-                    .map_err(|err| {
-                        anyhow::anyhow!(
-                            "cannot read s3://{}/{key}: {}",
-                            route.bucket,
-                            aws_sdk_s3::error::DisplayErrorContext(&err)
-                        )
-                    })?
+                    .map_err(|err| AwsError::failed(format_args!("read s3://{}/{key}", route.bucket), &err))?
                     .body
                     .collect()
                     .await
-                    .with_context(|| format!("cannot read s3://{}/{key}", route.bucket))?
+                    .map_err(|source| VerifyError::Body {
+                        bucket: route.bucket.clone(),
+                        key: key.clone(),
+                        source,
+                    })?
                     .into_bytes();
                 let body = if key.ends_with(".gz") {
-                    gunzip(&body)?
+                    gunzip(&body).map_err(|source| VerifyError::NotGzip {
+                        bucket: route.bucket.clone(),
+                        key: key.clone(),
+                        source,
+                    })?
                 } else {
                     body.to_vec()
                 };
@@ -367,12 +384,10 @@ fn check_record(record: &Value, route: Route) -> Result<(String, Map<String, Val
     Ok((id, original))
 }
 
-fn gunzip(body: &[u8]) -> anyhow::Result<Vec<u8>> {
+fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(body)
-        .read_to_end(&mut out)
-        .context("a .gz object that is not gzip")?;
+    flate2::read::GzDecoder::new(body).read_to_end(&mut out)?;
     Ok(out)
 }
 

@@ -67,8 +67,8 @@ pub enum StartError {
     },
     #[error("cannot use the data directory {}: {source}", path.display())]
     DataDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot set up S3 storage in {}: {message}", path.display())]
-    S3Storage { path: PathBuf, message: String },
+    #[error(transparent)]
+    S3Storage(#[from] s3::StorageError),
     #[error(
         "cannot restore Kinesis from {}: {source}\nMove that directory away to start empty, or start with --ephemeral.",
         path.display()

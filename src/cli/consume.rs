@@ -9,7 +9,8 @@ use anyhow::bail;
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
-use crate::shard_reader::{ReadRecord, ShardReader, StartingPosition};
+use crate::aws_error::AwsError;
+use crate::shard_reader::{ReadError, ReadRecord, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 use crate::target::TargetArgs;
 
@@ -65,12 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let clients = args.target.target().connect().await?;
         let reader = ShardReader::open(clients.kinesis.clone(), args.stream.as_str(), start, None).await;
         let mut reader = reader.map_err(|err| match err {
-            crate::shard_reader::ReadError::StreamNotFound(_) => anyhow::anyhow!(
-                "stream \"{}\" does not exist on {}\nCreate it first, or check the name with `aws kinesis list-streams`.",
-                args.stream,
-                clients.target
-            ),
-            other => other.into(),
+            ReadError::StreamNotFound(_) => AwsError::stream_missing(&args.stream, &clients.target).into(),
+            other => anyhow::Error::from(other),
         })?;
         let mut summary = Summary::default();
         tokio::pin!(stop);
@@ -93,7 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if batch.reached_the_end(reader.limit()) {
                     caught_up.insert(batch.shard_id.clone());
                 }
-                if reader.active_shards().iter().all(|shard| caught_up.contains(*shard)) {
+                if reader
+                    .active_shards()
+                    .iter()
+                    .all(|shard| caught_up.contains(*shard))
+                {
                     break;
                 }
             }

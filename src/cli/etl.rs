@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::NamesArgs;
+use crate::aws_error::AwsError;
 use crate::etl::{self, DeadLetterSink, EtlError, EtlOptions};
 use crate::lab_names::LabNames;
 use crate::routing::Destinations;
@@ -184,6 +185,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await;
         progress.finish_and_clear();
         let stats = stats.map_err(|err| match err {
+            EtlError::Read(ReadError::StreamNotFound(stream)) | EtlError::StreamMissing { stream } => {
+                AwsError::stream_missing(stream, &clients.target).into()
+            }
             EtlError::Read(ReadError::UnknownPosition { .. }) => anyhow::anyhow!(
                 "{err}\nTo start over from --from (trim-horizon unless given), run the same command \
                  with --forget-checkpoint."

@@ -4,9 +4,11 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use aws_sdk_kinesis::operation::put_record::PutRecordError;
 use aws_sdk_kinesis::primitives::Blob;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::aws_error;
 use crate::generator::{ArrivalSchedule, SessionGenerator};
 use crate::routing::Route;
 use crate::stream_name::StreamName;
@@ -193,12 +195,9 @@ async fn put_one(
                 return Ok(true);
             }
             // A missing stream will not appear by waiting.
-            Err(err)
-                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
-                    == Some("ResourceNotFoundException") =>
-            {
+            Err(err) if aws_error::is(&err, PutRecordError::is_resource_not_found_exception) => {
                 progress.abandon();
-                return Err(super::kinesis_error(err, stream, &clients.target));
+                return Err(aws_error::put_record_failed(&err, stream, &clients.target).into());
             }
             Err(err) => {
                 progress.suspend(|| {

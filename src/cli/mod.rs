@@ -80,7 +80,7 @@ pub struct NamesArgs {
 impl NamesArgs {
     pub fn names(&self, account: &str) -> anyhow::Result<crate::lab_names::LabNames> {
         match &self.name_suffix {
-            Some(suffix) => crate::lab_names::LabNames::with_suffix(account, suffix),
+            Some(suffix) => Ok(crate::lab_names::LabNames::with_suffix(account, suffix)?),
             None => Ok(crate::lab_names::LabNames::new(account)),
         }
     }
@@ -90,28 +90,6 @@ impl NamesArgs {
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
     tokio::runtime::Runtime::new().context("cannot start the async runtime")
-}
-
-/// A Kinesis error, told the way a learner needs it: a missing stream names the
-/// stream and the target, and says how to create it.
-pub(crate) fn kinesis_error<E, R>(
-    err: aws_sdk_kinesis::error::SdkError<E, R>,
-    stream: &crate::stream_name::StreamName,
-    target: &crate::target::Target,
-) -> anyhow::Error
-where
-    E: aws_sdk_kinesis::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    use aws_sdk_kinesis::error::ProvideErrorMetadata;
-    if err.code() == Some("ResourceNotFoundException") {
-        return anyhow::anyhow!(
-            "stream \"{stream}\" does not exist on {target}\n\
-             Create it with `aws kinesis create-stream --stream-name {stream} --shard-count 1` \
-             (add --endpoint-url for a local target), or `kinesis-lab infra up` for the lab's part 2 streams."
-        );
-    }
-    anyhow::anyhow!("{}", aws_sdk_kinesis::error::DisplayErrorContext(&err))
 }
 
 /// Resolves on Ctrl+C (SIGINT) or SIGTERM. The handlers are installed when this

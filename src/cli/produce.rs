@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use aws_sdk_kinesis::primitives::Blob;
 use serde_json::Value;
 
+use crate::aws_error::put_record_failed;
 use crate::session::MAX_SESSION_ID_CHARS;
 use crate::stream_name::StreamName;
 use crate::target::TargetArgs;
@@ -47,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .data(Blob::new(args.json_string.trim().as_bytes()))
             .send()
             .await
-            .map_err(|err| super::kinesis_error(err, &args.stream, &clients.target))?;
+            .map_err(|err| put_record_failed(&err, &args.stream, &clients.target))?;
         println!(
             "Produced record {} to Shard {}",
             output.sequence_number(),

@@ -493,3 +493,78 @@ async fn count_kinesis_records(kinesis: &aws_sdk_kinesis::Client, stream: &str) 
         .unwrap();
     page.records().len()
 }
+
+/// Found (issue 15): a stream that is not there was worded three ways,
+/// depending on the command, and the ETL did not say where it looked. Now
+/// every command says one sentence: the stream, the target, how to make it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_stream_is_worded_the_same_by_every_command() {
+    let lab = shared().await;
+    let url = lab.target.url.clone();
+    let missing = lab.name("nowhere");
+    let source = lab.name("source");
+    lab.stream(&source, 1).await;
+    // A whole session, so that the ETL routes it and writes it.
+    let example = std::fs::read_to_string(crate::root().join("data/example_record.json")).unwrap();
+    lab.kinesis
+        .put_record()
+        .stream_name(&source)
+        .partition_key("example")
+        .data(Blob::new(example.trim().as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    let dead_letters = crate::temp_path("missing-stream-dead-letters.jsonl");
+    let dead_letters = dead_letters.to_str().unwrap();
+    let destinations = format!(r#"{{"USA": "{missing}", "International": "{missing}"}}"#);
+    let session = r#"{"session_id": "s-1", "country": "USA"}"#;
+    let commands: [(&str, Vec<&str>); 5] = [
+        (
+            "produce",
+            vec!["produce", "--stream", &missing, "--json-string", session],
+        ),
+        ("consume", vec!["consume", "--stream", &missing, "--no-follow"]),
+        ("generate", vec!["generate", "--stream", &missing, "--count", "1"]),
+        (
+            "etl reading",
+            vec![
+                "etl",
+                "--source-stream",
+                &missing,
+                "--dest-streams",
+                &destinations,
+                "--dead-letter-file",
+                dead_letters,
+            ],
+        ),
+        (
+            "etl writing",
+            vec![
+                "etl",
+                "--source-stream",
+                &source,
+                "--dest-streams",
+                &destinations,
+                "--dead-letter-file",
+                dead_letters,
+            ],
+        ),
+    ];
+    let wording = kinesis_lab::aws_error::AwsError::StreamMissing {
+        stream: missing.clone(),
+        target: kinesis_lab::target::Target::Endpoint(url.clone()).to_string(),
+    }
+    .to_string();
+    assert!(wording.contains(&missing) && wording.contains(&url) && wording.contains("create-stream"));
+    for (what, args) in commands {
+        let mut args = args;
+        args.extend(["--endpoint-url", &url]);
+        let output = kinesis_lab(&args, b"");
+        assert!(!output.status.success(), "{what} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&wording),
+            "{what} said:\n{stderr}\nnot:\n{wording}"
+        );
+    }
+}

@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
+use kinesis_lab::aws_error::{self, AwsError};
 use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
 use serde_json::Value;
 use xshell::{Shell, cmd};
@@ -406,13 +408,8 @@ fn teardown(session: &LabSession) -> anyhow::Result<()> {
             .await
         {
             Ok(_) => println!("deleted stream {CLI_STREAM}"),
-            Err(err)
-                if aws_sdk_kinesis::error::ProvideErrorMetadata::code(&err)
-                    == Some("ResourceNotFoundException") => {}
-            Err(err) => bail!(
-                "cannot delete {CLI_STREAM}: {}",
-                aws_sdk_kinesis::error::DisplayErrorContext(&err)
-            ),
+            Err(err) if aws_error::is(&err, DeleteStreamError::is_resource_not_found_exception) => {}
+            Err(err) => return Err(AwsError::failed(format_args!("delete stream {CLI_STREAM}"), &err).into()),
         }
         Ok(())
     })

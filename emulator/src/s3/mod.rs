@@ -24,21 +24,30 @@ use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use s3s_fs::FileSystem;
 
 use self::keys::Decoded;
-use crate::server::StartError;
 
 /// AWS's limit on a key, in bytes of UTF-8.
 const MAX_KEY_BYTES: usize = 1024;
 
+/// Why S3's storage could not be set up; the server reports it as a reason
+/// not to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot use the data directory {}: {source}", path.display())]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("cannot set up S3 storage in {}: {message}", path.display())]
+    Files { path: PathBuf, message: String },
+}
+
 /// S3 over `root` (`<data dir>/s3`); keys too long for file names are
 /// recorded in `long_keys` (`<data dir>/s3-long-keys`).
-pub fn service(root: &Path, long_keys: &Path) -> Result<S3Service, StartError> {
+pub fn service(root: &Path, long_keys: &Path) -> Result<S3Service, StorageError> {
     for dir in [root, long_keys] {
-        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::Dir {
             path: dir.to_path_buf(),
             source,
         })?;
     }
-    let fs = FileSystem::new(root).map_err(|err| StartError::S3Storage {
+    let fs = FileSystem::new(root).map_err(|err| StorageError::Files {
         path: root.to_path_buf(),
         message: format!("{err:?}"),
     })?;
