@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 use crate::checkpoint::{Checkpoint, CheckpointError, ShardPosition};
 use crate::enrich::enrich_bytes;
 use crate::routing::{Destinations, Route};
-use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition};
+use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition, retry};
 use crate::stream_name::StreamName;
 
 /// Kinesis's limits for one PutRecords call.
@@ -337,7 +337,7 @@ async fn put_all(
         invalid: Vec::new(),
     };
     let mut pending = entries;
-    let mut delay = FIRST_RETRY_DELAY;
+    let mut backoff = retry::backoff(FIRST_RETRY_DELAY, MAX_RETRY_DELAY);
     while !pending.is_empty() {
         let mut again = Vec::new();
         let mut calls: VecDeque<Vec<Entry>> = chunks(pending).collect();
@@ -361,13 +361,13 @@ async fn put_all(
         }
         if !again.is_empty() {
             written.resent += again.len() as u64;
+            let wait = retry::next_wait(&mut backoff);
             tracing::debug!(
                 stream,
                 refused = again.len(),
-                "resending refused records in {delay:?}"
+                "resending refused records in {wait:?}"
             );
-            tokio::time::sleep(jittered(delay)).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            tokio::time::sleep(wait).await;
         }
         pending = again;
     }
@@ -511,11 +511,6 @@ fn message(err: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpRe
         (Some(code), Some(message)) => format!("{code}: {message}"),
         _ => DisplayErrorContext(err).to_string(),
     }
-}
-
-/// A pause of 50% to 100% of `delay`, so that writers do not retry in step.
-fn jittered(delay: Duration) -> Duration {
-    delay.mul_f64(0.5 + rand::random::<f64>() / 2.0)
 }
 
 fn dead_letter(source: &str, record: &ReadRecord, reason: &str) -> serde_json::Value {

@@ -21,7 +21,7 @@ use aws_sdk_kinesis::types::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{MAX_RETRY_INTERVAL, Opening, RETRY_INTERVAL, ReadError};
+use crate::{MAX_RETRY_INTERVAL, Opening, RETRY_INTERVAL, ReadError, retry};
 
 /// How long a new consumer may take to become ACTIVE (AWS: seconds).
 const REGISTRATION_PATIENCE: Duration = Duration::from_secs(60);
@@ -164,7 +164,7 @@ impl Subscription {
             Opening::After(sequence) => Some(sequence.clone()),
             _ => None,
         };
-        let mut retry = RETRY_INTERVAL;
+        let mut backoff = retry::backoff(RETRY_INTERVAL, MAX_RETRY_INTERVAL);
         loop {
             let subscribed = self
                 .client
@@ -184,9 +184,9 @@ impl Subscription {
                 // Another subscription to this shard is still open (the one
                 // before, on its way out), or calls came too fast: try again.
                 Err(err) => {
-                    tracing::debug!(shard = %self.shard_id, "SubscribeToShard failed, trying again in {retry:?}: {}", DisplayErrorContext(&err));
-                    tokio::time::sleep(retry).await;
-                    retry = (retry * 2).min(MAX_RETRY_INTERVAL);
+                    let wait = retry::next_wait(&mut backoff);
+                    tracing::debug!(shard = %self.shard_id, "SubscribeToShard failed, trying again in {wait:?}: {}", DisplayErrorContext(&err));
+                    tokio::time::sleep(wait).await;
                     continue;
                 }
             };
@@ -201,7 +201,7 @@ impl Subscription {
                         break;
                     }
                 };
-                retry = RETRY_INTERVAL;
+                backoff = retry::backoff(RETRY_INTERVAL, MAX_RETRY_INTERVAL);
                 // The last event of a closed shard names its children; AWS
                 // gives it no continuation, and an emulator no more records.
                 let ended = !event.child_shards().is_empty()

@@ -47,6 +47,7 @@ use tokio::time::{Instant, sleep_until};
 
 pub mod fan_out;
 pub mod kpl;
+pub mod retry;
 
 pub use fan_out::register_consumer;
 
@@ -221,7 +222,8 @@ struct ShardState {
     /// How the shard was first opened, for an iterator that expires unused.
     opened: Opening,
     next_read_at: Instant,
-    retry_interval: Duration,
+    /// Waits before reading again after a failed read; new after a success.
+    retry: retry::ExponentialBackoff,
 }
 
 #[derive(Debug, Clone)]
@@ -471,18 +473,17 @@ impl ShardReader {
                     }
                     code => {
                         let state = &mut self.active[index];
+                        let wait = retry::next_wait(&mut state.retry);
                         if code == Some("ProvisionedThroughputExceededException") {
-                            tracing::debug!(shard = %state.shard_id, "throttled; reading this shard again later");
+                            tracing::debug!(shard = %state.shard_id, "throttled; reading this shard again in {wait:?}");
                         } else {
                             tracing::warn!(
                                 shard = %state.shard_id,
-                                "GetRecords failed, trying again in {:?}: {}",
-                                state.retry_interval,
+                                "GetRecords failed, trying again in {wait:?}: {}",
                                 DisplayErrorContext(&err)
                             );
                         }
-                        state.next_read_at = Instant::now() + state.retry_interval;
-                        state.retry_interval = (state.retry_interval * 2).min(MAX_RETRY_INTERVAL);
+                        state.next_read_at = Instant::now() + wait;
                     }
                 }
                 return Ok(None);
@@ -490,7 +491,7 @@ impl ShardReader {
         };
 
         let state = &mut self.active[index];
-        state.retry_interval = RETRY_INTERVAL;
+        state.retry = retry::backoff(RETRY_INTERVAL, MAX_RETRY_INTERVAL);
         let records: Vec<ReadRecord> = output
             .records()
             .iter()
@@ -618,7 +619,7 @@ impl ShardReader {
             },
             opened: opening,
             next_read_at: Instant::now(),
-            retry_interval: RETRY_INTERVAL,
+            retry: retry::backoff(RETRY_INTERVAL, MAX_RETRY_INTERVAL),
         });
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::generator::{ArrivalSchedule, SessionGenerator};
 use crate::routing::Route;
 use crate::stream_name::StreamName;
 use crate::target::{Clients, TargetArgs};
-use shard_reader::kpl;
+use shard_reader::{kpl, retry};
 
 /// Make user sessions like the ones the lab's hidden producer sent
 ///
@@ -181,7 +181,7 @@ async fn put_one(
             kpl::aggregate(records.iter().map(|(id, data)| (id.as_str(), data.as_slice()))),
         ),
     };
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = retry::backoff(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         let request = clients
             .kinesis
@@ -200,20 +200,20 @@ async fn put_one(
                 return Err(aws_error::put_record_failed(&err, stream, &clients.target).into());
             }
             Err(err) => {
+                let wait = retry::next_wait(&mut backoff);
                 progress.suspend(|| {
                     tracing::warn!(
-                        "PutRecord failed, trying again in {delay:?}: {}",
+                        "PutRecord failed, trying again in {wait:?}: {}",
                         aws_sdk_kinesis::error::DisplayErrorContext(&err)
                     )
                 });
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = stop.as_mut() => {
                         progress.finish_and_clear();
                         return Ok(false);
                     }
                 }
-                delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
     }

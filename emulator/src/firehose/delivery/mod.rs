@@ -37,6 +37,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use shard_reader::retry;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
@@ -147,6 +148,7 @@ impl Delivery {
             None => (None, Checkpoint::default()),
         };
         let name = arn.rsplit('/').next().unwrap_or_default().to_owned();
+        let (retry_delay, max_retry_delay) = (options.retry_delay, options.max_retry_delay);
         let status = Arc::new(std::sync::Mutex::new(Status::default()));
         let worker = Worker {
             status: status.clone(),
@@ -165,7 +167,7 @@ impl Delivery {
             queue: VecDeque::new(),
             queued_bytes: 0,
             retry_at: None,
-            retry_delay: Duration::ZERO,
+            retry: retry::backoff(retry_delay, max_retry_delay),
             failing: false,
             rng: StdRng::from_rng(&mut rand::rng()),
         };
@@ -258,7 +260,8 @@ struct Worker {
     queued_bytes: usize,
     /// When to try S3 again after a refusal.
     retry_at: Option<Instant>,
-    retry_delay: Duration,
+    /// How long to wait after each refusal in a row; new after a write.
+    retry: retry::ExponentialBackoff,
     /// Whether the last write failed, so that a long outage is logged once.
     failing: bool,
     rng: StdRng,
@@ -724,14 +727,10 @@ impl Worker {
                     }
                     self.failing = false;
                     self.retry_at = None;
-                    self.retry_delay = Duration::ZERO;
+                    self.retry = retry::backoff(self.options.retry_delay, self.options.max_retry_delay);
                 }
                 Err(err) => {
-                    self.retry_delay = if self.retry_delay.is_zero() {
-                        self.options.retry_delay
-                    } else {
-                        (self.retry_delay * 2).min(self.options.max_retry_delay)
-                    };
+                    let wait = retry::next_wait(&mut self.retry);
                     self.status.lock().expect("status lock").failing =
                         Some(DisplayErrorContext(&err).to_string());
                     if !self.failing {
@@ -743,7 +742,7 @@ impl Worker {
                         );
                     }
                     self.failing = true;
-                    self.retry_at = Some(Instant::now() + self.retry_delay);
+                    self.retry_at = Some(Instant::now() + wait);
                     return;
                 }
             }
