@@ -21,6 +21,8 @@
 //!   session that looked at `S18_1097` twice counts it twice. That is how the lab
 //!   defines it, and the numbers must match the lab's.
 
+pub mod lines;
+
 use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};

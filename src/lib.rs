@@ -4,6 +4,7 @@
 //!
 //! - [`session`]: the lab's record, a user session, parsed and validated.
 //! - [`generator`]: the lab's hidden source producer: seeded sessions and Poisson arrival gaps.
+//! - [`producer`]: the lab's hidden producer loop: generated sessions put on a stream.
 //! - [`enrich`]: what the ETL adds to a session (lab steps 2.2.3 to 2.2.7), a pure function.
 //! - [`routing`]: USA or International (lab step 2.2.8), and the destinations object.
 //! - [`stream_name`]: Kinesis stream names, checked before any request.
@@ -11,6 +12,7 @@
 //! - [`shard_reader`]: reading every shard, within the limits, through expiries and
 //!   reshards (the workspace's `shard-reader` crate, shared with the emulator).
 //! - [`aws_error`]: AWS's errors, told apart by type and worded one way per situation.
+//! - [`consumer`]: the lab's consumer loop (step 1.3): every record, handed over one by one.
 //! - [`checkpoint`]: where a consumer got to, saved so that it can resume.
 //! - [`lab_names`]: the lab's resource names and settings, pure.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
@@ -24,6 +26,7 @@
 pub mod aws_error;
 pub mod checkpoint;
 pub mod cli;
+pub mod consumer;
 pub mod enrich;
 pub mod etl;
 pub mod fixtures;
@@ -31,6 +34,7 @@ pub mod generator;
 pub mod grade;
 pub mod infra;
 pub mod lab_names;
+pub mod producer;
 pub mod routing;
 pub mod session;
 pub mod stream_name;

@@ -62,6 +62,24 @@ impl Patience {
     }
 }
 
+impl Patience {
+    /// [`Patience::wait`] for code without an async runtime (the walkthrough
+    /// watching its programs): the same looks, the thread asleep between them.
+    pub fn wait_blocking<T, S, E>(
+        &self,
+        mut look: impl FnMut() -> Result<Look<T, S>, E>,
+    ) -> Result<Result<T, S>, E> {
+        let started = std::time::Instant::now();
+        loop {
+            match look()? {
+                Look::Ready(done) => return Ok(Ok(done)),
+                Look::NotYet(seen) if started.elapsed() >= self.timeout => return Ok(Err(seen)),
+                Look::NotYet(_) => std::thread::sleep(self.every),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +116,22 @@ mod tests {
         assert!(started.elapsed() >= QUICK.timeout);
         assert!(looks > 1, "it looked again after sleeping");
         assert_eq!(found, Ok(Err(looks)));
+    }
+
+    #[test]
+    fn blocking_it_looks_the_same_way() {
+        let started = std::time::Instant::now();
+        let mut looks = 0;
+        let found = QUICK.wait_blocking(|| {
+            looks += 1;
+            Ok::<Look<(), u32>, ()>(Look::NotYet(looks))
+        });
+        assert!(started.elapsed() >= QUICK.timeout);
+        assert_eq!(found, Ok(Err(looks)));
+        assert_eq!(
+            QUICK.wait_blocking(|| Ok::<_, ()>(Look::<_, ()>::Ready(7))),
+            Ok(Ok(7))
+        );
     }
 
     #[tokio::test]

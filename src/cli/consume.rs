@@ -1,8 +1,7 @@
 //! `kinesis-lab consume`: the lab's `consumer_from_cli.py` (step 1.3), without
 //! its weaknesses.
 
-use std::collections::HashSet;
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -10,6 +9,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 
 use crate::aws_error::AwsError;
+use crate::consumer::{ConsumeOptions, consume};
 use crate::shard_reader::{ReadError, ReadRecord, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 use crate::target::TargetArgs;
@@ -69,37 +69,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ReadError::StreamNotFound(_) => AwsError::stream_missing(&args.stream, &clients.target).into(),
             other => anyhow::Error::from(other),
         })?;
-        let mut summary = Summary::default();
-        tokio::pin!(stop);
-        let mut caught_up = HashSet::new();
-        loop {
-            let batch = tokio::select! {
-                batch = reader.next_batch() => batch?,
-                _ = &mut stop => break,
-            };
-            for record in &batch.records {
-                print_record(record, args.output)?;
-                summary.records += 1;
-                summary.shards.insert(record.shard_id.clone());
-                if args.limit.is_some_and(|limit| summary.records >= limit) {
-                    summary.report();
-                    return Ok(ExitCode::SUCCESS);
-                }
-            }
-            if args.no_follow {
-                if batch.reached_the_end(reader.limit()) {
-                    caught_up.insert(batch.shard_id.clone());
-                }
-                if reader
-                    .active_shards()
-                    .iter()
-                    .all(|shard| caught_up.contains(*shard))
-                {
-                    break;
-                }
-            }
-        }
-        summary.report();
+        let options = ConsumeOptions {
+            limit: args.limit,
+            to_the_end: args.no_follow,
+        };
+        let consumed = consume(&mut reader, options, stop, |record| {
+            print_record(record, args.output)
+        })
+        .await?;
+        eprintln!(
+            "read {} records from {} shards",
+            consumed.records,
+            consumed.shards.len()
+        );
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -127,7 +109,7 @@ fn starting_position(from: &[String]) -> anyhow::Result<StartingPosition> {
     }
 }
 
-fn print_record(record: &ReadRecord, output: Output) -> anyhow::Result<()> {
+fn print_record(record: &ReadRecord, output: Output) -> io::Result<()> {
     let parsed: Option<Value> = serde_json::from_slice(&record.data).ok();
     let mut out = std::io::stdout().lock();
     match output {
@@ -138,7 +120,11 @@ fn print_record(record: &ReadRecord, output: Output) -> anyhow::Result<()> {
                 record.shard_id, record.sequence_number, record.partition_key
             )?;
             match &parsed {
-                Some(value) => writeln!(out, "{}", serde_json::to_string_pretty(value)?)?,
+                Some(value) => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(value).map_err(io::Error::other)?
+                )?,
                 None => writeln!(out, "{}", String::from_utf8_lossy(&record.data))?,
             }
         }
@@ -157,18 +143,6 @@ fn print_record(record: &ReadRecord, output: Output) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-#[derive(Default)]
-struct Summary {
-    records: u64,
-    shards: HashSet<String>,
-}
-
-impl Summary {
-    fn report(&self) {
-        eprintln!("read {} records from {} shards", self.records, self.shards.len());
-    }
 }
 
 #[cfg(test)]

@@ -1,19 +1,17 @@
-//! `kinesis-lab generate`: the lab's hidden source producer, rebuilt.
+//! `kinesis-lab generate`: the lab's hidden source producer, rebuilt. The
+//! producer's loop is the library's ([`crate::producer`]); this file prints
+//! sessions, or runs the producer with a progress bar.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aws_sdk_kinesis::operation::put_record::PutRecordError;
-use aws_sdk_kinesis::primitives::Blob;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::aws_error;
-use crate::generator::{ArrivalSchedule, SessionGenerator};
-use crate::routing::Route;
+use crate::generator::SessionGenerator;
+use crate::producer::{self, ProducerOptions, Progress};
 use crate::stream_name::StreamName;
-use crate::target::{Clients, TargetArgs};
-use shard_reader::{kpl, retry};
+use crate::target::TargetArgs;
 
 /// Make user sessions like the ones the lab's hidden producer sent
 ///
@@ -91,10 +89,9 @@ fn print(seed: u64, count: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The producer: sessions put one by one, with Poisson-spaced gaps.
+/// The producer (the library's), with a progress bar.
 async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<ExitCode> {
     let stop = super::stop_signal()?;
-    tokio::pin!(stop);
     let clients = args.target.target().connect().await?;
     let progress = match args.count {
         Some(count) => ProgressBar::new(count).with_style(
@@ -107,114 +104,38 @@ async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<Exit
         ),
     };
     progress.set_prefix(stream.to_string());
-    let mut schedule = ArrivalSchedule::new(seed, args.mean_gap);
-    let mut sessions = SessionGenerator::new(seed);
-    let (mut usa, mut international) = (0u64, 0u64);
-    let mut put_count = 0;
-    // Sessions gathered for the next Kinesis record (one, unless --aggregate).
-    let mut pending: Vec<(String, Vec<u8>)> = Vec::new();
-    while args.count.is_none_or(|count| put_count < count) {
-        if put_count > 0 {
-            let gap = schedule.next_gap();
-            progress.set_message(format!("(next in {:.1} s)", gap.as_secs_f64()));
-            tokio::select! {
-                _ = tokio::time::sleep(gap) => {}
-                _ = &mut stop => break,
-            }
+    let options = ProducerOptions {
+        seed,
+        count: args.count,
+        mean_gap: args.mean_gap,
+        aggregate: args.aggregate,
+    };
+    let produced = producer::produce(&clients, stream, options, stop, |event| match event {
+        Progress::Waiting(gap) => progress.set_message(format!("(next in {:.1} s)", gap.as_secs_f64())),
+        Progress::Put(put) => progress.set_position(put),
+        Progress::Retrying { wait, error } => {
+            progress.suspend(|| tracing::warn!("PutRecord failed, trying again in {wait:?}: {error}"))
         }
-        let session = sessions.session();
-        let id = session["session_id"]
-            .as_str()
-            .expect("generated sessions have an id")
-            .to_owned();
-        match Route::for_country(session["country"].as_str().unwrap_or_default()) {
-            Route::Usa => usa += 1,
-            Route::International => international += 1,
+    })
+    .await;
+    let produced = match produced {
+        Ok(produced) => produced,
+        Err(err) => {
+            progress.abandon();
+            return Err(err.into());
         }
-        pending.push((id, serde_json::to_vec(&session)?));
-        put_count += 1;
-        let last = args.count.is_some_and(|count| put_count >= count);
-        if pending.len() as u64 >= args.aggregate || last {
-            let sent = pending.len() as u64;
-            if !put_one(&clients, stream, &mut pending, &progress, &mut stop).await? {
-                eprintln!("stopped with {sent} sessions not put");
-                return Ok(ExitCode::SUCCESS);
-            }
-            progress.inc(sent);
-        }
-    }
-    if !pending.is_empty() {
-        // Stopped with sessions gathered for an aggregate: they go now, if the
-        // stream takes them within a few seconds.
-        let sent = pending.len() as u64;
-        let mut deadline = std::pin::pin!(tokio::time::sleep(Duration::from_secs(5)));
-        if put_one(&clients, stream, &mut pending, &progress, &mut deadline).await? {
-            progress.inc(sent);
-        } else {
-            put_count -= sent;
-            eprintln!("stopped with {sent} sessions not put");
-        }
-    }
+    };
     progress.finish_and_clear();
+    if produced.not_put > 0 {
+        eprintln!("stopped with {} sessions not put", produced.not_put);
+    }
     let records = match args.aggregate {
         1 => String::new(),
         n => format!(", in KPL aggregates of up to {n}"),
     };
-    eprintln!("put {put_count} sessions on {stream} ({usa} USA, {international} international{records})");
+    eprintln!(
+        "put {} sessions on {stream} ({} USA, {} international{records})",
+        produced.put, produced.usa, produced.international
+    );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Puts the gathered sessions as one Kinesis record (a KPL aggregate when there
-/// are several, under the first one's partition key), retrying until it is
-/// stored; false when stopped first.
-async fn put_one(
-    clients: &Clients,
-    stream: &StreamName,
-    pending: &mut Vec<(String, Vec<u8>)>,
-    progress: &ProgressBar,
-    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> anyhow::Result<bool> {
-    let (key, data) = match pending.as_slice() {
-        [(id, data)] => (id.clone(), data.clone()),
-        records => (
-            records[0].0.clone(),
-            kpl::aggregate(records.iter().map(|(id, data)| (id.as_str(), data.as_slice()))),
-        ),
-    };
-    let mut backoff = retry::backoff(Duration::from_millis(200), Duration::from_secs(10));
-    loop {
-        let request = clients
-            .kinesis
-            .put_record()
-            .stream_name(stream.as_str())
-            .partition_key(&key)
-            .data(Blob::new(data.clone()));
-        match request.send().await {
-            Ok(_) => {
-                pending.clear();
-                return Ok(true);
-            }
-            // A missing stream will not appear by waiting.
-            Err(err) if aws_error::is(&err, PutRecordError::is_resource_not_found_exception) => {
-                progress.abandon();
-                return Err(aws_error::put_record_failed(&err, stream, &clients.target).into());
-            }
-            Err(err) => {
-                let wait = retry::next_wait(&mut backoff);
-                progress.suspend(|| {
-                    tracing::warn!(
-                        "PutRecord failed, trying again in {wait:?}: {}",
-                        aws_sdk_kinesis::error::DisplayErrorContext(&err)
-                    )
-                });
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = stop.as_mut() => {
-                        progress.finish_and_clear();
-                        return Ok(false);
-                    }
-                }
-            }
-        }
-    }
 }

@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
 use kinesis_lab::aws_error::{self, AwsError};
 use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
+use kinesis_lab::wait::{Look, Patience};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
@@ -730,31 +731,28 @@ impl Background {
     /// Waits until the consumer has printed a record for every key.
     fn wait_for_keys(&self, keys: &[String], timeout: Duration) -> anyhow::Result<usize> {
         let wanted: HashSet<&str> = keys.iter().map(String::as_str).collect();
-        let started = Instant::now();
-        loop {
-            let seen = {
-                let lines = self.stdout.lock().expect("lock");
-                let keys: HashSet<String> = lines
-                    .iter()
-                    .filter(|line| line.starts_with("shardId-"))
-                    .filter_map(|line| line.split_whitespace().nth(2))
-                    .filter(|key| wanted.contains(key))
-                    .map(str::to_owned)
-                    .collect();
-                keys
-            };
-            if seen.len() == wanted.len() {
-                return Ok(seen.len());
-            }
-            if started.elapsed() > timeout {
-                bail!(
-                    "the {} saw {} of the {} records put within {timeout:?}",
-                    self.name,
-                    seen.len(),
-                    wanted.len()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let look = || {
+            let lines = self.stdout.lock().expect("lock");
+            let seen = lines
+                .iter()
+                .filter(|line| line.starts_with("shardId-"))
+                .filter_map(|line| line.split_whitespace().nth(2))
+                .filter(|key| wanted.contains(key))
+                .collect::<HashSet<_>>()
+                .len();
+            anyhow::Ok(if seen == wanted.len() {
+                Look::Ready(seen)
+            } else {
+                Look::NotYet(seen)
+            })
+        };
+        match Patience::new(timeout, Duration::from_millis(100)).wait_blocking(look)? {
+            Ok(seen) => Ok(seen),
+            Err(seen) => bail!(
+                "the {} saw {seen} of the {} records put within {timeout:?}",
+                self.name,
+                wanted.len()
+            ),
         }
     }
 

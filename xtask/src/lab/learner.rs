@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
+use kinesis_lab::wait::{Look, Patience};
 use serde_json::Value;
 
 use super::{
@@ -84,15 +85,21 @@ pub fn part1(
         .iter()
         .filter_map(|record| record["session_id"].as_str().map(str::to_owned))
         .collect();
-    let started = Instant::now();
-    let missing = loop {
+    let look = || {
         let printed = consumer.printed();
-        let missing: Vec<&String> = ids.iter().filter(|id| !printed.contains(id.as_str())).collect();
-        if missing.is_empty() || started.elapsed() > PART1_SETTLE || consumer.exited() {
-            break missing.into_iter().cloned().collect::<Vec<_>>();
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !printed.contains(id.as_str()))
+            .cloned()
+            .collect();
+        // A consumer that has exited will print nothing more.
+        anyhow::Ok(match missing.is_empty() || consumer.exited() {
+            true => Look::Ready(missing),
+            false => Look::NotYet(missing),
+        })
     };
+    let (Ok(missing) | Err(missing)) =
+        Patience::new(PART1_SETTLE, Duration::from_millis(200)).wait_blocking(look)?;
     let (status, last_lines) = consumer.stop_learner()?;
     if !missing.is_empty() {
         println!("\nYour consumer's last lines ({status}):\n{last_lines}");
@@ -146,7 +153,7 @@ pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result
         ),
     );
     let waited = Instant::now();
-    loop {
+    let look = || {
         let grade = session.quiet_json(&[
             "grade",
             "--expect",
@@ -162,15 +169,17 @@ pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result
             .find(|step| step["step"] == "arrival")
             .and_then(|step| step["failed"].as_u64())
             .unwrap_or(0);
-        if missing == 0 || waited.elapsed() > SETTLE || learner.exited() {
-            println!(
-                "{missing} sessions not in a destination stream after {:.0} s",
-                waited.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
+        // An ETL that has exited will write nothing more.
+        anyhow::Ok(match missing == 0 || learner.exited() {
+            true => Look::Ready(missing),
+            false => Look::NotYet(missing),
+        })
+    };
+    let (Ok(missing) | Err(missing)) = Patience::new(SETTLE, Duration::from_secs(2)).wait_blocking(look)?;
+    println!(
+        "{missing} sessions not in a destination stream after {:.0} s",
+        waited.elapsed().as_secs_f64()
+    );
     let exited_early = learner.exited();
     let (status, last_lines) = learner.stop_learner()?;
     if exited_early {
