@@ -13,9 +13,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use emulator::config::KinesisOptions;
 use emulator::{Config, Emulator};
+use kinesis_lab::batch_writer::{Entry, put_all};
 use kinesis_lab::etl::{self, DeadLetterSink, EtlOptions, Stats};
 use kinesis_lab::generator::SessionGenerator;
 use kinesis_lab::infra::ensure_stream;
@@ -76,32 +77,28 @@ fn options() -> EtlOptions {
     }
 }
 
-/// Puts `sessions` generated sessions on `stream`, 500 a call; their bytes.
+/// Puts `sessions` generated sessions on `stream`; their bytes.
 async fn put_sessions(kinesis: &aws_sdk_kinesis::Client, stream: &str, seed: u64, sessions: usize) -> usize {
     let sessions: Vec<_> = SessionGenerator::new(seed).take(sessions).collect();
     let bytes: usize = sessions
         .iter()
         .map(|s| serde_json::to_vec(s).unwrap().len())
         .sum();
-    for chunk in sessions.chunks(500) {
-        let entries = chunk
-            .iter()
-            .map(|s| {
-                PutRecordsRequestEntry::builder()
-                    .partition_key(s["session_id"].as_str().unwrap())
-                    .data(Blob::new(serde_json::to_vec(s).unwrap()))
-                    .build()
-                    .unwrap()
-            })
-            .collect();
-        kinesis
-            .put_records()
-            .stream_name(stream)
-            .set_records(Some(entries))
-            .send()
-            .await
-            .unwrap();
-    }
+    // The library's batch writer cuts the calls at Kinesis's limits.
+    let entries = sessions
+        .iter()
+        .enumerate()
+        .map(|(origin, s)| Entry {
+            partition_key: s["session_id"].as_str().unwrap().to_owned(),
+            data: serde_json::to_vec(s).unwrap(),
+            origin,
+        })
+        .collect();
+    let written = put_all(kinesis, stream, entries).await.unwrap();
+    assert!(
+        written.invalid.is_empty(),
+        "the stream refused generated sessions"
+    );
     bytes
 }
 

@@ -17,6 +17,7 @@
 //! - [`lab_names`]: the lab's resource names and settings, pure.
 //! - [`infra`]: the lab's part 2 resources, by their exact names: up, down, status.
 //! - [`wait`]: waiting until something is ready, one way for every wait.
+//! - [`batch_writer`]: records written with PutRecords, within the limits, refusals told apart.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`grade`]: a learner's ETL graded lab step by lab step.
@@ -24,6 +25,7 @@
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
 pub mod aws_error;
+pub mod batch_writer;
 pub mod checkpoint;
 pub mod cli;
 pub mod consumer;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::NamesArgs;
 use crate::aws_error::AwsError;
+use crate::batch_writer::WriteError;
 use crate::etl::{self, DeadLetterSink, EtlError, EtlOptions};
 use crate::lab_names::LabNames;
 use crate::routing::Destinations;
@@ -185,7 +186,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await;
         progress.finish_and_clear();
         let stats = stats.map_err(|err| match err {
-            EtlError::Read(ReadError::StreamNotFound(stream)) | EtlError::StreamMissing { stream } => {
+            EtlError::Read(ReadError::StreamNotFound(stream))
+            | EtlError::Write(WriteError::StreamMissing { stream }) => {
                 AwsError::stream_missing(stream, &clients.target).into()
             }
             EtlError::Read(ReadError::UnknownPosition { .. }) => anyhow::anyhow!(

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
+use kinesis_lab::batch_writer::{Entry, put_all};
 use kinesis_lab::generator::SessionGenerator;
 use kinesis_lab::infra::{self, UpOptions};
 use kinesis_lab::lab_names::LabNames;
@@ -101,25 +100,20 @@ fn drive(emulator: &mut Child, soak: Soak) -> anyhow::Result<()> {
         let mut ticks = tokio::time::interval(tick);
         while started.elapsed() < soak.duration {
             ticks.tick().await;
-            let entries: Vec<PutRecordsRequestEntry> = (0..per_tick)
-                .map(|_| {
+            let entries: Vec<Entry> = (0..per_tick)
+                .map(|origin| {
                     let session = serde_json::Value::Object(sessions.session());
-                    PutRecordsRequestEntry::builder()
-                        .partition_key(session["session_id"].as_str().unwrap_or("k"))
-                        .data(Blob::new(session.to_string()))
-                        .build()
-                        .expect("a complete entry")
+                    Entry {
+                        partition_key: session["session_id"].as_str().unwrap_or("k").to_owned(),
+                        data: session.to_string().into_bytes(),
+                        origin,
+                    }
                 })
                 .collect();
             let stream = &streams[(put / per_tick as u64 % 2) as usize];
-            let output = clients
-                .kinesis
-                .put_records()
-                .stream_name(stream)
-                .set_records(Some(entries))
-                .send()
-                .await?;
-            put += (per_tick - output.failed_record_count().unwrap_or(0) as usize) as u64;
+            // Throttled records are sent again, so every record counted is stored.
+            let written = put_all(&clients.kinesis, stream, entries).await?;
+            put += (per_tick - written.invalid.len()) as u64;
             if Instant::now() >= next_sample {
                 next_sample += sample_every;
                 let rss = rss_mib(&status).context("cannot read the emulator's memory")?;
