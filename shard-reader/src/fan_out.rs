@@ -14,7 +14,9 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kinesis::error::DisplayErrorContext;
+use aws_sdk_kinesis::operation::register_stream_consumer::RegisterStreamConsumerError;
+use aws_sdk_kinesis::operation::subscribe_to_shard::SubscribeToShardError;
 use aws_sdk_kinesis::types::{
     ConsumerStatus, Record, ShardIteratorType, StartingPosition, SubscribeToShardEventStream,
 };
@@ -95,19 +97,7 @@ pub async fn register_consumer(
         stream: stream.to_owned(),
         message: err.to_string(),
     };
-    let summary = client
-        .describe_stream_summary()
-        .stream_name(stream)
-        .send()
-        .await
-        .map_err(|err| match err.code() {
-            Some("ResourceNotFoundException") => ReadError::StreamNotFound(stream.to_owned()),
-            _ => error(&DisplayErrorContext(&err)),
-        })?;
-    let stream_arn = summary
-        .stream_description_summary()
-        .map(|s| s.stream_arn().to_owned())
-        .ok_or_else(|| error(&"DescribeStreamSummary returned no stream ARN"))?;
+    let stream_arn = crate::describe_stream(client, stream).await?.stream_arn;
     let registered = client
         .register_stream_consumer()
         .stream_arn(&stream_arn)
@@ -117,7 +107,13 @@ pub async fn register_consumer(
     let consumer_arn = match registered {
         Ok(output) => output.consumer().map(|c| c.consumer_arn().to_owned()),
         // Registered by an earlier run: take it up again.
-        Err(err) if err.code() == Some("ResourceInUseException") => None,
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(RegisterStreamConsumerError::is_resource_in_use_exception) =>
+        {
+            None
+        }
         Err(err) => return Err(error(&DisplayErrorContext(&err))),
     };
     let started = tokio::time::Instant::now();
@@ -176,7 +172,11 @@ impl Subscription {
                 .await;
             let mut output = match subscribed {
                 Ok(output) => output,
-                Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(SubscribeToShardError::is_resource_not_found_exception) =>
+                {
                     let gone = ReadError::StreamNotFound(self.stream.clone());
                     self.push(Err(gone)).await;
                     return;

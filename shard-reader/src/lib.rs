@@ -40,7 +40,10 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
+use aws_sdk_kinesis::operation::get_records::GetRecordsError;
+use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
+use aws_sdk_kinesis::operation::list_shards::ListShardsError;
+use aws_sdk_kinesis::types::{Shard, ShardIteratorType, StreamDescriptionSummary};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, sleep_until};
@@ -452,39 +455,36 @@ impl ShardReader {
         let output = match result {
             Ok(output) => output,
             Err(err) => {
-                match err.code() {
-                    Some("ExpiredIteratorException") => {
-                        let state = &self.active[index];
-                        tracing::debug!(shard = %state.shard_id, "the shard iterator expired; taking a new one");
-                        let opening = match (&state.last_sequence_number, &state.opened) {
-                            (Some(sequence), _) => Opening::After(sequence.clone()),
-                            // Taken at LATEST and expired before any record came: ask for
-                            // what arrived since. Timestamps are precise to the
-                            // millisecond, so a record from just before may come too:
-                            // at least once, never lost.
-                            (None, Opening::Latest(at)) => Opening::AtTimestamp(*at),
-                            (None, opened) => opened.clone(),
-                        };
-                        let shard_id = state.shard_id.clone();
-                        self.active[index].iterator = self.iterator(&shard_id, &opening).await?;
+                let service = err.as_service_error();
+                if service.is_some_and(GetRecordsError::is_expired_iterator_exception) {
+                    let state = &self.active[index];
+                    tracing::debug!(shard = %state.shard_id, "the shard iterator expired; taking a new one");
+                    let opening = match (&state.last_sequence_number, &state.opened) {
+                        (Some(sequence), _) => Opening::After(sequence.clone()),
+                        // Taken at LATEST and expired before any record came: ask for
+                        // what arrived since. Timestamps are precise to the
+                        // millisecond, so a record from just before may come too:
+                        // at least once, never lost.
+                        (None, Opening::Latest(at)) => Opening::AtTimestamp(*at),
+                        (None, opened) => opened.clone(),
+                    };
+                    let shard_id = state.shard_id.clone();
+                    self.active[index].iterator = self.iterator(&shard_id, &opening).await?;
+                } else if service.is_some_and(GetRecordsError::is_resource_not_found_exception) {
+                    return Err(ReadError::StreamNotFound(self.stream.clone()));
+                } else {
+                    let state = &mut self.active[index];
+                    let wait = retry::next_wait(&mut state.retry);
+                    if service.is_some_and(GetRecordsError::is_provisioned_throughput_exceeded_exception) {
+                        tracing::debug!(shard = %state.shard_id, "throttled; reading this shard again in {wait:?}");
+                    } else {
+                        tracing::warn!(
+                            shard = %state.shard_id,
+                            "GetRecords failed, trying again in {wait:?}: {}",
+                            DisplayErrorContext(&err)
+                        );
                     }
-                    Some("ResourceNotFoundException") => {
-                        return Err(ReadError::StreamNotFound(self.stream.clone()));
-                    }
-                    code => {
-                        let state = &mut self.active[index];
-                        let wait = retry::next_wait(&mut state.retry);
-                        if code == Some("ProvisionedThroughputExceededException") {
-                            tracing::debug!(shard = %state.shard_id, "throttled; reading this shard again in {wait:?}");
-                        } else {
-                            tracing::warn!(
-                                shard = %state.shard_id,
-                                "GetRecords failed, trying again in {wait:?}: {}",
-                                DisplayErrorContext(&err)
-                            );
-                        }
-                        state.next_read_at = Instant::now() + wait;
-                    }
+                    state.next_read_at = Instant::now() + wait;
                 }
                 return Ok(None);
             }
@@ -642,14 +642,24 @@ impl ShardReader {
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(sequence),
         };
-        let output = request.send().await.map_err(|err| match (opening, err.code()) {
-            (Opening::After(sequence), Some("InvalidArgumentException")) => ReadError::UnknownPosition {
-                stream: self.stream.clone(),
-                shard: shard_id.to_owned(),
-                sequence: sequence.clone(),
-                message: err.message().unwrap_or("InvalidArgumentException").to_owned(),
-            },
-            _ => self.error(&err),
+        let output = request.send().await.map_err(|err| {
+            let service = err.as_service_error();
+            match opening {
+                Opening::After(sequence)
+                    if service.is_some_and(GetShardIteratorError::is_invalid_argument_exception) =>
+                {
+                    ReadError::UnknownPosition {
+                        stream: self.stream.clone(),
+                        shard: shard_id.to_owned(),
+                        sequence: sequence.clone(),
+                        message: err.message().unwrap_or("InvalidArgumentException").to_owned(),
+                    }
+                }
+                _ => self.error(
+                    &err,
+                    service.is_some_and(GetShardIteratorError::is_resource_not_found_exception),
+                ),
+            }
         })?;
         output
             .shard_iterator()
@@ -670,7 +680,12 @@ impl ShardReader {
                 Some(token) => self.client.list_shards().next_token(token),
                 None => self.client.list_shards().stream_name(&self.stream),
             };
-            let output = request.send().await.map_err(|err| self.error(&err))?;
+            let output = request.send().await.map_err(|err| {
+                let missing = err
+                    .as_service_error()
+                    .is_some_and(ListShardsError::is_resource_not_found_exception);
+                self.error(&err, missing)
+            })?;
             shards.extend_from_slice(output.shards());
             next_token = output.next_token().map(str::to_owned);
             if next_token.is_none() {
@@ -679,19 +694,47 @@ impl ShardReader {
         }
     }
 
-    fn error<E, R>(&self, err: &SdkError<E, R>) -> ReadError
+    /// A failed call: the stream gone when `missing` (the caller's typed
+    /// check), else the error in AWS's words.
+    fn error<E, R>(&self, err: &SdkError<E, R>, missing: bool) -> ReadError
     where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        E: std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        match err.code() {
-            Some("ResourceNotFoundException") => ReadError::StreamNotFound(self.stream.clone()),
-            _ => ReadError::Kinesis {
-                stream: self.stream.clone(),
-                message: DisplayErrorContext(err).to_string(),
-            },
+        if missing {
+            return ReadError::StreamNotFound(self.stream.clone());
+        }
+        ReadError::Kinesis {
+            stream: self.stream.clone(),
+            message: DisplayErrorContext(err).to_string(),
         }
     }
+}
+
+/// The stream's summary (DescribeStreamSummary), a missing stream told as
+/// [`ReadError::StreamNotFound`]: what the fan-out consumer and the emulator's
+/// Firehose both ask before they read.
+pub async fn describe_stream(client: &Client, stream: &str) -> Result<StreamDescriptionSummary, ReadError> {
+    let output = client
+        .describe_stream_summary()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(|err| match err.as_service_error() {
+            Some(service) if service.is_resource_not_found_exception() => {
+                ReadError::StreamNotFound(stream.to_owned())
+            }
+            _ => ReadError::Kinesis {
+                stream: stream.to_owned(),
+                message: DisplayErrorContext(&err).to_string(),
+            },
+        })?;
+    output
+        .stream_description_summary
+        .ok_or_else(|| ReadError::Kinesis {
+            stream: stream.to_owned(),
+            message: "DescribeStreamSummary answered without a summary".to_owned(),
+        })
 }
 
 fn has_parents(shard: &Shard) -> Vec<String> {

@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 use chrono::{DateTime, Utc};
 use shard_reader::{ReadError, ReadRecord, ShardBatch, ShardPosition, ShardReader, StartingPosition};
 use tokio::sync::watch;
@@ -70,22 +69,11 @@ impl KinesisSource {
         stream: &str,
         idle: Duration,
     ) -> Result<KinesisSource, SourceError> {
-        let summary = client
-            .describe_stream_summary()
-            .stream_name(stream)
-            .send()
+        let summary = shard_reader::describe_stream(&client, stream)
             .await
-            .map_err(|err| match err.code() {
-                Some("ResourceNotFoundException") => SourceError::StreamNotFound(stream.to_owned()),
-                _ => SourceError::Kinesis {
-                    stream: stream.to_owned(),
-                    message: DisplayErrorContext(&err).to_string(),
-                },
-            })?;
-        let status = summary
-            .stream_description_summary()
-            .map(|s| s.stream_status().as_str().to_owned());
-        if let Some(status) = status.filter(|status| status != "ACTIVE" && status != "UPDATING") {
+            .map_err(source_error)?;
+        let status = summary.stream_status().as_str().to_owned();
+        if status != "ACTIVE" && status != "UPDATING" {
             return Err(SourceError::NotActive {
                 stream: stream.to_owned(),
                 status,
