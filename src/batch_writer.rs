@@ -26,7 +26,8 @@ const MAX_BATCH_RECORDS: usize = 500;
 const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
 /// Kinesis's limit for one record: its data and its partition key together.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-/// The first pause before resending refused records; it doubles up to the max.
+/// The first pause before resending refused records; it doubles up to the max,
+/// and jitter adds up to as much again ([`retry::backoff`]).
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 

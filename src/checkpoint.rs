@@ -17,13 +17,10 @@ pub use shard_reader::ShardPosition;
 /// Why a checkpoint could not be read or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read the checkpoint {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("the checkpoint {} is not a checkpoint file: {source}", path.display())]
-    NotACheckpoint {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error("cannot read the checkpoint {}: {error}", path.display())]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("the checkpoint {} is not a checkpoint file: {error}", path.display())]
+    NotACheckpoint { path: PathBuf, error: serde_json::Error },
     #[error(
         "the checkpoint {} is for stream \"{found}\", not \"{wanted}\"\nUse another --checkpoint file, or delete this one to start over.",
         path.display()
@@ -33,8 +30,8 @@ pub enum CheckpointError {
         found: String,
         wanted: String,
     },
-    #[error("cannot write the checkpoint {}: {source}", path.display())]
-    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot write the checkpoint {}: {error}", path.display())]
+    Write { path: PathBuf, error: std::io::Error },
 }
 
 /// The position in every shard of one stream.
@@ -57,17 +54,17 @@ impl Checkpoint {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+            Err(error) => {
                 return Err(CheckpointError::Read {
                     path: path.to_owned(),
-                    source,
+                    error,
                 });
             }
         };
         let checkpoint: Checkpoint =
-            serde_json::from_str(&text).map_err(|source| CheckpointError::NotACheckpoint {
+            serde_json::from_str(&text).map_err(|error| CheckpointError::NotACheckpoint {
                 path: path.to_owned(),
-                source,
+                error,
             })?;
         if checkpoint.stream != stream {
             return Err(CheckpointError::OtherStream {
@@ -83,17 +80,17 @@ impl Checkpoint {
     /// one, so a crash mid-save leaves the previous checkpoint whole.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let temporary = path.with_extension("tmp");
-        let write = |source| CheckpointError::Write {
+        let write = |error| CheckpointError::Write {
             path: temporary.clone(),
-            source,
+            error,
         };
         let mut file = std::fs::File::create(&temporary).map_err(write)?;
         let json = serde_json::to_string_pretty(self).expect("a checkpoint is plain JSON");
         file.write_all(json.as_bytes()).map_err(write)?;
         file.sync_all().map_err(write)?;
-        std::fs::rename(&temporary, path).map_err(|source| CheckpointError::Write {
+        std::fs::rename(&temporary, path).map_err(|error| CheckpointError::Write {
             path: path.to_owned(),
-            source,
+            error,
         })
     }
 }

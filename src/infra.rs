@@ -35,14 +35,11 @@ pub enum InfraError {
     #[error(transparent)]
     Aws(#[from] AwsError),
     /// AWS could not create a delivery stream; on AWS the usual cause is the role.
-    #[error("{source}\n(On AWS, the role {role} must exist, as it does in the lab.)")]
-    Firehose { source: AwsError, role: String },
+    #[error("{failure}\n(On AWS, the role {role} must exist, as it does in the lab.)")]
+    Firehose { failure: AwsError, role: String },
     #[error("{what} is {status}")]
     Failed { what: String, status: String },
-    #[error(
-        "{what} is still {status} after {}; try `kinesis-lab infra status` later",
-        humantime::format_duration(*after)
-    )]
+    #[error("{what} is still {status} after {}", humantime::format_duration(*after))]
     TimedOut {
         what: String,
         status: String,
@@ -55,6 +52,17 @@ pub enum InfraError {
     },
 }
 
+/// What `up` says as it goes, for its caller to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpEvent<'a> {
+    /// A line for the person running it: something made, or a note.
+    Said(&'a str),
+    /// What it is waiting for (a spinner's message).
+    Waiting(&'a str),
+    /// That wait is over.
+    Ready,
+}
+
 /// How `up` runs.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -64,13 +72,13 @@ pub struct UpOptions {
 }
 
 /// Creates what is missing of the lab's part 2 and waits until it is all
-/// ACTIVE, telling `progress` what it is waiting for (the CLI shows it on a
-/// spinner).
+/// ACTIVE, telling `progress` what it made and what it is waiting for (the
+/// CLI prints the one and shows the other on a spinner).
 pub async fn up(
     clients: &Clients,
     names: &LabNames,
     options: &UpOptions,
-    mut progress: impl FnMut(&str),
+    mut progress: impl FnMut(UpEvent<'_>),
 ) -> Result<(), InfraError> {
     let routes = names.routes();
     let existing = stream_names(clients).await?;
@@ -88,7 +96,9 @@ pub async fn up(
             .send()
             .await;
         match created {
-            Ok(_) => eprintln!("created stream {stream} ({shards} shards)"),
+            Ok(_) => progress(UpEvent::Said(&format!(
+                "created stream {stream} ({shards} shards)"
+            ))),
             Err(err) if is(&err, CreateStreamError::is_resource_in_use_exception) => {}
             Err(err) => return Err(AwsError::failed(format_args!("create stream {stream}"), &err).into()),
         }
@@ -104,20 +114,24 @@ pub async fn up(
     }
 
     for route in &routes {
-        create_bucket(clients, &route.bucket).await?;
+        if create_bucket(clients, &route.bucket).await? {
+            progress(UpEvent::Said(&format!("created bucket {}", route.bucket)));
+        }
     }
 
     let delivery_streams = delivery_stream_names(clients).await?;
     for route in &routes {
         if delivery_streams.contains(&route.firehose) {
-            check_interval(clients, route, options.buffer_interval).await;
+            if let Some(note) = check_interval(clients, route, options.buffer_interval).await {
+                progress(UpEvent::Said(&note));
+            }
             continue;
         }
         create_delivery_stream(clients, names, route, options.buffer_interval).await?;
-        eprintln!(
+        progress(UpEvent::Said(&format!(
             "created Firehose {} ({} -> s3://{}/firehose/)",
             route.firehose, route.stream, route.bucket
-        );
+        )));
     }
     for route in &routes {
         until_active(
@@ -375,7 +389,7 @@ async fn create_delivery_stream(
         Ok(_) => Ok(()),
         Err(err) if is(&err, CreateDeliveryStreamError::is_resource_in_use_exception) => Ok(()),
         Err(err) => Err(InfraError::Firehose {
-            source: AwsError::failed(format_args!("create Firehose {}", route.firehose), &err),
+            failure: AwsError::failed(format_args!("create Firehose {}", route.firehose), &err),
             role,
         }),
     }
@@ -464,19 +478,20 @@ pub async fn buffer_interval(clients: &Clients, firehose: &str) -> Option<i32> {
         .interval_in_seconds()
 }
 
-/// An existing delivery stream keeps its interval; say so when it differs.
-async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) {
-    let interval = buffer_interval(clients, &route.firehose).await;
-    if let Some(interval) = interval.filter(|interval| *interval != wanted) {
-        eprintln!(
+/// An existing delivery stream keeps its interval: a note when it differs.
+async fn check_interval(clients: &Clients, route: &RouteResources, wanted: i32) -> Option<String> {
+    let interval = buffer_interval(clients, &route.firehose).await?;
+    (interval != wanted).then(|| {
+        format!(
             "note: Firehose {} already exists with IntervalInSeconds {interval}, not {wanted}; \
              run `kinesis-lab infra down` first to change it",
             route.firehose
-        );
-    }
+        )
+    })
 }
 
-async fn create_bucket(clients: &Clients, bucket: &str) -> Result<(), AwsError> {
+/// Creates the bucket unless this account has it; whether it made it.
+async fn create_bucket(clients: &Clients, bucket: &str) -> Result<bool, AwsError> {
     let mut request = clients.s3.create_bucket().bucket(bucket);
     // Outside us-east-1, S3 wants the region named.
     if clients.region != "us-east-1" {
@@ -489,11 +504,8 @@ async fn create_bucket(clients: &Clients, bucket: &str) -> Result<(), AwsError> 
         );
     }
     match request.send().await {
-        Ok(_) => {
-            eprintln!("created bucket {bucket}");
-            Ok(())
-        }
-        Err(err) if is(&err, CreateBucketError::is_bucket_already_owned_by_you) => Ok(()),
+        Ok(_) => Ok(true),
+        Err(err) if is(&err, CreateBucketError::is_bucket_already_owned_by_you) => Ok(false),
         Err(err) => Err(AwsError::failed(format_args!("create bucket {bucket}"), &err)),
     }
 }
@@ -603,7 +615,7 @@ async fn delivery_stream_status(clients: &Clients, name: &str) -> Result<String,
 async fn until_active<F, Fut>(
     what: &str,
     timeout: Duration,
-    progress: &mut impl FnMut(&str),
+    progress: &mut impl FnMut(UpEvent<'_>),
     mut status: F,
 ) -> Result<(), InfraError>
 where
@@ -624,11 +636,16 @@ where
             }
         }
     };
-    let show = |current: &String| progress(&format!("waiting for {what} to be ACTIVE (now {current})"));
-    match Patience::new(timeout, Duration::from_millis(250))
+    let show = |current: &String| {
+        progress(UpEvent::Waiting(&format!(
+            "waiting for {what} to be ACTIVE (now {current})"
+        )))
+    };
+    let waited = Patience::new(timeout, Duration::from_millis(250))
         .wait_showing(looks, show)
-        .await?
-    {
+        .await?;
+    progress(UpEvent::Ready);
+    match waited {
         Ok(()) => Ok(()),
         Err(current) => Err(InfraError::TimedOut {
             what: what.to_owned(),

@@ -35,7 +35,7 @@ pub struct ProducerOptions {
 pub enum Progress<'a> {
     /// The next session comes after this gap.
     Waiting(Duration),
-    /// This many more sessions are stored.
+    /// This many sessions are stored so far.
     Put(u64),
     /// A put failed and is tried again after `wait`.
     Retrying { wait: Duration, error: &'a str },
@@ -101,12 +101,14 @@ pub async fn produce(
             )
             .await?
         {
-            break;
+            // Stopped while a put was failing: stop now, as asked.
+            produced.not_put = pending.len() as u64;
+            return Ok(produced);
         }
     }
     if !pending.is_empty() {
-        // Stopped with sessions gathered for an aggregate: they go now, if the
-        // stream takes them soon.
+        // Stopped between sessions with some gathered for an aggregate: they
+        // go now, if the stream takes them soon.
         let mut patience = std::pin::pin!(tokio::time::sleep(LAST_PUT_PATIENCE));
         put_one(
             clients,

@@ -109,8 +109,8 @@ pub enum TargetError {
     EndpointNotAnswering { url: String, reason: String },
     #[error("{url:?} is not an http:// or https:// URL")]
     BadUrl { url: String },
-    #[error("{source}\nCheck your AWS credentials (aws configure, AWS_PROFILE) and AWS_REGION.")]
-    Aws { source: AwsError },
+    #[error("{failure}\nCheck your AWS credentials (aws configure, AWS_PROFILE) and AWS_REGION.")]
+    Aws { failure: AwsError },
 }
 
 impl Target {
@@ -156,7 +156,7 @@ impl Target {
                 let account = clients
                     .ask_account()
                     .await
-                    .map_err(|source| TargetError::Aws { source })?;
+                    .map_err(|failure| TargetError::Aws { failure })?;
                 eprintln!(
                     "using real AWS: account {account}, region {} (what is created here costs money)",
                     clients.region

@@ -171,17 +171,17 @@ impl fmt::Display for Report {
 pub enum VerifyError {
     #[error(transparent)]
     Aws(#[from] AwsError),
-    #[error("cannot read s3://{bucket}/{key}: {source}")]
+    #[error("cannot read s3://{bucket}/{key}: {error}")]
     Body {
         bucket: String,
         key: String,
-        source: aws_sdk_s3::primitives::ByteStreamError,
+        error: aws_sdk_s3::primitives::ByteStreamError,
     },
-    #[error("s3://{bucket}/{key} ends in .gz but is not gzip: {source}")]
+    #[error("s3://{bucket}/{key} ends in .gz but is not gzip: {error}")]
     NotGzip {
         bucket: String,
         key: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -224,17 +224,17 @@ pub async fn delivered(clients: &Clients, names: &LabNames) -> Result<(Vec<Deliv
                     .body
                     .collect()
                     .await
-                    .map_err(|source| VerifyError::Body {
+                    .map_err(|error| VerifyError::Body {
                         bucket: route.bucket.clone(),
                         key: key.clone(),
-                        source,
+                        error,
                     })?
                     .into_bytes();
                 let body = if key.ends_with(".gz") {
-                    gunzip(&body).map_err(|source| VerifyError::NotGzip {
+                    gunzip(&body).map_err(|error| VerifyError::NotGzip {
                         bucket: route.bucket.clone(),
                         key: key.clone(),
-                        source,
+                        error,
                     })?
                 } else {
                     body.to_vec()

@@ -72,7 +72,8 @@ pub struct FirehoseOptions {
     /// about once a second.
     pub poll_interval: Duration,
     /// The first wait before retrying a refused S3 write; it doubles up to
-    /// [`FirehoseOptions::max_retry_delay`].
+    /// [`FirehoseOptions::max_retry_delay`], and jitter adds up to as much
+    /// again (`shard_reader::retry::backoff`).
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
     /// The local command that stands for each Lambda function (by ARN), for

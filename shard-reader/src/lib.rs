@@ -73,7 +73,8 @@ pub enum ShardPosition {
 
 /// Saved positions, by shard id.
 pub type Positions = BTreeMap<String, ShardPosition>;
-/// How long a throttled or failing shard waits at first; it doubles up to the max.
+/// How long a throttled or failing shard waits at first; it doubles up to the
+/// max, and jitter adds up to as much again ([`retry::backoff`]).
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(10);
 

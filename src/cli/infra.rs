@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::NamesArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::infra::{self, UpOptions};
+use crate::infra::{self, InfraError, UpEvent, UpOptions};
 use crate::lab_names::DEFAULT_BUFFER_INTERVAL;
 use crate::target::{Target, TargetArgs};
 
@@ -66,19 +66,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let names = args.names.names(&clients.account_id().await?)?;
         match args.action {
             Action::Up { buffer_interval, timeout } => {
-                // The spinner is the CLI's; the library only says what it waits for.
-                let spinner = ProgressBar::new_spinner()
-                    .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"));
-                let made = infra::up(&clients, &names, &UpOptions { buffer_interval, timeout }, |waiting| {
-                    spinner.set_message(waiting.to_owned());
-                    spinner.tick();
+                // The spinner is the CLI's: one for each wait, cleared when the
+                // wait is over, so that the lines `up` says print cleanly.
+                let mut spinner: Option<ProgressBar> = None;
+                let made = infra::up(&clients, &names, &UpOptions { buffer_interval, timeout }, |event| match event {
+                    UpEvent::Said(line) => {
+                        if let Some(spinner) = spinner.take() {
+                            spinner.finish_and_clear();
+                        }
+                        eprintln!("{line}");
+                    }
+                    UpEvent::Waiting(what) => {
+                        let spinner = spinner.get_or_insert_with(|| {
+                            ProgressBar::new_spinner().with_style(
+                                ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
+                            )
+                        });
+                        spinner.set_message(what.to_owned());
+                        spinner.tick();
+                    }
+                    UpEvent::Ready => {
+                        if let Some(spinner) = spinner.take() {
+                            spinner.finish_and_clear();
+                        }
+                    }
                 })
                 .await;
-                match made {
-                    Ok(()) => spinner.finish_and_clear(),
-                    Err(_) => spinner.abandon(),
+                if let Some(spinner) = spinner.take() {
+                    // Failed while waiting: keep what it was waiting for on screen.
+                    spinner.abandon();
                 }
-                made?;
+                made.map_err(|err| match err {
+                    InfraError::TimedOut { .. } => anyhow::anyhow!("{err}; try `kinesis-lab infra status` later"),
+                    err => err.into(),
+                })?;
                 print_status(&infra::status(&clients, &names).await?);
             }
             Action::Down { keep_buckets } => infra::down(&clients, &names, keep_buckets).await?,

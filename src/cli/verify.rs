@@ -1,5 +1,6 @@
 //! `kinesis-lab verify`: check what Firehose delivered (the lab's last step).
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::NamesArgs;
 use crate::target::TargetArgs;
+use crate::wait::{Look, Patience};
 use crate::{infra, verify};
 
 /// Check what Firehose delivered to the lab's buckets, record by record
@@ -57,33 +59,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let clients = args.target.target().connect().await?;
         let names = args.names.names(&clients.account_id().await?)?;
-        let started = Instant::now();
         // Firehose writes when its buffer's interval has passed: count down to
         // the next write from the last one seen (or from the start).
         let interval = match args.wait {
             Some(_) => infra::buffer_interval(&clients, &names.routes()[0].firehose).await,
             None => None,
         };
-        let mut last_write = Instant::now();
-        let mut delivered = None;
+        let last_write = Cell::new(Instant::now());
+        let delivered = Cell::new(None);
         let spinner = indicatif::ProgressBar::new_spinner();
-        let report = loop {
+        let look = || async {
             let (records, mut report) = verify::delivered(&clients, &names).await?;
-            if delivered.is_some_and(|before| before != records.len()) {
-                last_write = Instant::now();
+            if delivered.get().is_some_and(|before| before != records.len()) {
+                last_write.set(Instant::now());
             }
-            delivered = Some(records.len());
+            delivered.set(Some(records.len()));
             verify::check(&records, &mut report, expected.as_deref());
             let missing = report.expected.as_ref().map_or(0, |e| e.missing.len());
-            match args.wait {
-                Some(wait) if missing > 0 && started.elapsed() < wait => {
-                    spinner.set_message(waiting_message(missing, interval, last_write.elapsed()));
-                    spinner.tick();
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
-                _ => break report,
-            }
+            anyhow::Ok(match missing {
+                0 => Look::Ready(report),
+                missing => Look::NotYet((report, missing)),
+            })
         };
+        let show = |(_, missing): &(verify::Report, usize)| {
+            spinner.set_message(waiting_message(*missing, interval, last_write.get().elapsed()));
+            spinner.tick();
+        };
+        // Without --wait, one look.
+        let patience = Patience::new(args.wait.unwrap_or_default(), Duration::from_secs(2));
+        let (Ok(report) | Err((report, _))) = patience.wait_showing(look, show).await?;
         spinner.finish_and_clear();
         let passed = report.passed(args.allow_duplicates);
         match args.output {

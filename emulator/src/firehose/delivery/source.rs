@@ -178,12 +178,12 @@ fn records(batches: Vec<ShardBatch>) -> Vec<Record> {
 fn source_error(err: ReadError) -> SourceError {
     match err {
         ReadError::StreamNotFound(stream) => SourceError::StreamNotFound(stream),
+        // The reader's own words already name the stream: keep only AWS's.
+        ReadError::Kinesis { stream, message } => SourceError::Kinesis { stream, message },
         other => SourceError::Kinesis {
             stream: match &other {
-                ReadError::NoShards(stream)
-                | ReadError::Kinesis { stream, .. }
-                | ReadError::UnknownPosition { stream, .. } => stream.clone(),
-                ReadError::StreamNotFound(_) => unreachable!("matched above"),
+                ReadError::NoShards(stream) | ReadError::UnknownPosition { stream, .. } => stream.clone(),
+                ReadError::StreamNotFound(_) | ReadError::Kinesis { .. } => unreachable!("matched above"),
             },
             message: other.to_string(),
         },
