@@ -550,9 +550,16 @@ async fn a_missing_stream_is_worded_the_same_by_every_command() {
             ],
         ),
     ];
+    // The target as the commands name it from --endpoint-url (the embedded
+    // emulator's address is named as such, whoever answers there).
+    let target = kinesis_lab::target::TargetArgs {
+        endpoint_url: Some(url.clone()),
+        aws: false,
+    }
+    .target();
     let wording = kinesis_lab::aws_error::AwsError::StreamMissing {
         stream: missing.clone(),
-        target: kinesis_lab::target::Target::Endpoint(url.clone()).to_string(),
+        target: target.to_string(),
     }
     .to_string();
     assert!(wording.contains(&missing) && wording.contains(&url) && wording.contains("create-stream"));
