@@ -164,7 +164,7 @@ async fn put_one(
             }
             // A missing stream will not appear by waiting.
             Err(err) if aws_error::is(&err, PutRecordError::is_resource_not_found_exception) => {
-                return Err(aws_error::put_record_failed(&err, stream, &clients.target));
+                return Err(AwsError::stream_missing(stream, &clients.target));
             }
             Err(err) => {
                 let wait = retry::next_wait(&mut backoff);
