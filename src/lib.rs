@@ -20,7 +20,7 @@
 //! - [`batch_writer`]: records written with PutRecords, within the limits, refusals told apart.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`verify`]: what Firehose delivered, checked record by record.
-//! - [`grade`]: a learner's ETL graded lab step by lab step.
+//! - [`grade`]: a learner's programs graded lab step by lab step: part 1 and part 2.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{NamesArgs, Output};
-use crate::grade::{self, Found, Grade};
+use crate::grade::failed_steps;
+use crate::grade::part2::{self, Found, Grade};
 use crate::shard_reader::{ShardReader, StartingPosition};
 use crate::target::{Clients, TargetArgs};
 use crate::verify;
@@ -70,12 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for grade in &grades {
                     println!("{grade}");
                 }
-                let mut failed: Vec<&str> = Vec::new();
-                for step in grades.iter().flat_map(|grade| &grade.steps) {
-                    if !step.passed && !failed.contains(&step.step) {
-                        failed.push(step.step);
-                    }
-                }
+                let failed = failed_steps(grades.iter().flat_map(|grade| &grade.steps));
                 match passed {
                     true => println!("grade: every step passes"),
                     false => println!("grade: FAILED ({})", failed.join(", ")),
@@ -114,7 +110,7 @@ async fn grade_streams(
             });
         }
     }
-    Ok(grade::grade("destination streams", sent, &found))
+    Ok(part2::grade("destination streams", sent, &found))
 }
 
 /// How many of the sessions sent a grade found.
@@ -146,7 +142,7 @@ async fn grade_buckets(
                 data: serde_json::to_vec(&delivered.record).unwrap_or_default(),
             })
             .collect();
-        let grade = grade::grade("S3 buckets", sent, &found);
+        let grade = part2::grade("S3 buckets", sent, &found);
         let missing = in_streams.saturating_sub(arrived(&grade));
         anyhow::Ok(if missing == 0 {
             Look::Ready(grade)

@@ -1,13 +1,21 @@
-//! A learner's own programs, graded (issue 12): the example solution in
-//! `examples/python/` passes both parts, and each planted mistake fails with
-//! its lab step named. Through `cargo xtask lab`, as a learner checks a
-//! solution, against an emulator of each test's own (the lab's names are
-//! fixed, so tests cannot share one).
+//! A learner's own programs, graded (issues 12 and 22): the example solution
+//! in `examples/python/` passes both parts; consumers written the other ways
+//! learners write them pass part 1; each planted mistake fails with its lab
+//! step named. Through `cargo xtask lab`, as a learner checks a solution,
+//! against an emulator of each test's own (the lab's names are fixed, so
+//! tests cannot share one).
 //!
-//! Python and boto3 come from PyPI into a venv under `target/`, made once.
+//! Python and boto3 come from PyPI into a venv (`target/learner-python`, or
+//! `LAB_LEARNER_VENV`), made on the first run; from then on these tests run
+//! offline. Where no such venv can be made (no python3 with venv, no PyPI)
+//! each test passes and says, in the output a person sees, that it did not
+//! check; `LAB_LEARNER=require` (set by `.ci/run`) makes that a failure, as
+//! `LAB_CONFORMANCE=require` does for the lab's real run.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use emulator::Config;
 use serde_json::Value;
@@ -15,15 +23,54 @@ use serde_json::Value;
 use crate::target::TestTarget;
 use crate::{kinesis_lab, root, text};
 
-/// A Python with boto3: `target/learner-python`, made on first use. Made
-/// under another name and renamed, so that tests starting at once never use
-/// a half-made one.
-fn python() -> PathBuf {
-    // Tests of one process (cargo test) make it one at a time; tests of
-    // several (nextest) each under a name of their own.
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = MAKING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let venv = root().join("target/learner-python");
+/// What a test says when it could not check: the tests below look for it.
+const NOT_CHECKED: &str = "LEARNER NOT CHECKED";
+
+/// Whether a Python with boto3 must be there, from `LAB_LEARNER`.
+fn required() -> bool {
+    match std::env::var("LAB_LEARNER").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("") => false,
+        Ok("require") => true,
+        other => panic!(
+            "LAB_LEARNER={} is not understood: set it to `require` to fail when no Python venv \
+             with boto3 can be made, or leave it unset to say so and pass",
+            other.map_or("(not UTF-8)", |value| value)
+        ),
+    }
+}
+
+/// The venv the learner's programs run in: `LAB_LEARNER_VENV`, or
+/// `target/learner-python`.
+fn venv() -> PathBuf {
+    std::env::var_os("LAB_LEARNER_VENV").map_or_else(|| root().join("target/learner-python"), PathBuf::from)
+}
+
+/// A Python with boto3, or `None` (said out loud) where none can be made
+/// and none is required. Tried once per test process.
+fn python(test: &str) -> Option<PathBuf> {
+    static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match MADE.get_or_init(|| make_venv(&venv())) {
+        Ok(python) => Some(python.clone()),
+        Err(why) if !required() => {
+            // Straight to the process's stderr: the harness keeps what
+            // `eprintln!` prints to itself unless the test fails.
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "learner::{test}: {NOT_CHECKED}: {why}. These tests need python3 with its venv module, and \
+                 PyPI once to install boto3 (LAB_LEARNER_VENV names a venv that has it); \
+                 LAB_LEARNER=require makes this a failure."
+            );
+            None
+        }
+        Err(why) => panic!("{why} (LAB_LEARNER=require is set, so the learner tests must run)"),
+    }
+}
+
+/// The venv's Python, made with boto3 unless it has it already. Made under
+/// another name and renamed, so that tests starting at once (nextest runs
+/// each in a process of its own) never use a half-made one; a failed attempt
+/// leaves nothing behind.
+fn make_venv(venv: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
     let has_boto3 = |python: &Path| {
         Command::new(python)
@@ -32,53 +79,78 @@ fn python() -> PathBuf {
             .is_ok_and(|out| out.status.success())
     };
     if has_boto3(&python) {
-        return python;
+        return Ok(python);
     }
-    let making = root().join(format!("target/learner-python.{}", std::process::id()));
+    let making = venv.with_file_name(format!(
+        "{}.{}",
+        venv.file_name().and_then(|name| name.to_str()).unwrap_or("venv"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&making);
-    let made = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&making)
-        .status();
-    assert!(
-        made.is_ok_and(|s| s.success()),
-        "cannot make a Python venv: these tests need python3 with its venv module"
-    );
-    let pip = Command::new(making.join("bin/python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "boto3",
-        ])
-        .status();
-    assert!(
-        pip.is_ok_and(|s| s.success()),
-        "cannot install boto3 from PyPI into {}",
-        making.display()
-    );
-    if std::fs::rename(&making, &venv).is_err() {
-        // Another test made it first.
+    let attempt = || -> Result<(), String> {
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&making)
+            .output();
+        match made {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => return Err(format!("`python3 -m venv` failed: {}", last_line(&out))),
+            Err(err) => return Err(format!("cannot run python3: {err}")),
+        }
+        let pip = Command::new(making.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "boto3",
+            ])
+            .output()
+            .map_err(|err| format!("cannot run pip: {err}"))?;
+        match pip.status.success() {
+            true => Ok(()),
+            false => Err(format!("cannot install boto3 from PyPI: {}", last_line(&pip))),
+        }
+    };
+    if let Err(why) = attempt() {
+        let _ = std::fs::remove_dir_all(&making);
+        return Err(why);
+    }
+    if std::fs::rename(&making, venv).is_err() {
+        // Another test process made it first.
         let _ = std::fs::remove_dir_all(&making);
     }
-    assert!(has_boto3(&python), "{} has no boto3", python.display());
-    python
+    match has_boto3(&python) {
+        true => Ok(python),
+        false => Err(format!("{} has no boto3", python.display())),
+    }
 }
 
-/// The example solution, with `mistake` (text and its replacement) planted in
-/// `consumer.py`, in a directory of its own.
-fn solution(name: &str, mistake: Option<(&str, &str)>) -> PathBuf {
+fn last_line(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// The example solution in a directory of its own, with each change (file,
+/// the text, what replaces it) planted: a mistake, or another way to write
+/// the same program.
+fn solution(name: &str, changes: &[(&str, &str, &str)]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kinesis-lab-learner-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for file in ["consumer.py", "producer_from_cli.py", "consumer_from_cli.py"] {
         let mut code = std::fs::read_to_string(root().join("examples/python").join(file)).unwrap();
-        if let (Some((right, wrong)), "consumer.py") = (mistake, file) {
+        for (_, right, wrong) in changes.iter().filter(|(changed, _, _)| *changed == file) {
             assert!(
                 code.contains(right),
-                "the example's consumer.py no longer has {right:?}"
+                "the example's {file} no longer has {right:?}"
             );
             code = code.replace(right, wrong);
         }
@@ -87,12 +159,14 @@ fn solution(name: &str, mistake: Option<(&str, &str)>) -> PathBuf {
     dir
 }
 
-/// The command that runs one of the solution's programs with the venv's Python.
-fn program(dir: &Path, file: &str) -> String {
-    format!("{} {}", python().display(), dir.join(file).display())
+/// The command that runs one of the solution's programs with `python`.
+fn program(python: &Path, dir: &Path, file: &str) -> String {
+    format!("{} {}", python.display(), dir.join(file).display())
 }
 
-/// `cargo xtask lab ARGS` against `target`, with a work directory of its own.
+/// `cargo xtask lab ARGS` against `target`, with a work directory of its
+/// own, and `RUST_BACKTRACE=1`, as many Rust users keep it: a grade that fails
+/// must still end as a table, never as a trace.
 fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     Command::new(cargo)
@@ -101,6 +175,7 @@ fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
         // This suite's own binary: an xtask that built one would re-link it
         // under the other tests running it.
         .env("KINESIS_LAB_BIN", env!("CARGO_BIN_EXE_kinesis-lab"))
+        .env("RUST_BACKTRACE", "1")
         .args(args)
         .arg("--endpoint-url")
         .arg(&target.url)
@@ -110,17 +185,35 @@ fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
         .expect("cargo xtask runs")
 }
 
+/// A grade that fails is a result: exit status 1, and no error or trace.
+fn assert_failed_as_a_grade(output: &Output, name: &str) {
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{name}:\n{}{stderr}",
+        text(&output.stdout)
+    );
+    assert!(
+        !stderr.lines().any(|line| line.starts_with("Error: ")),
+        "{name} ended as an error:\n{stderr}"
+    );
+    // std's panics say "stack backtrace:", anyhow's errors "Stack backtrace:".
+    assert!(
+        !stderr.to_lowercase().contains("stack backtrace"),
+        "{name} ended with a trace:\n{stderr}"
+    );
+}
+
 /// Part 2 with the solution in `dir`: the xtask's output, and the steps the
 /// grade of the destination streams failed (read again as JSON).
-async fn part2(name: &str, dir: &Path) -> (Output, Vec<String>) {
+async fn part2(name: &str, python: &Path, dir: &Path, extra: &[&str]) -> (Output, Vec<String>) {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
     let work = dir.join("work");
-    let etl = program(dir, "consumer.py");
-    let output = xtask_lab(
-        &target,
-        &work,
-        &["part2", "--fast", "--sessions", "12", "--etl-command", &etl],
-    );
+    let etl = program(python, dir, "consumer.py");
+    let mut args = vec!["part2", "--fast", "--sessions", "12", "--etl-command", &etl];
+    args.extend(extra);
+    let output = xtask_lab(&target, &work, &args);
     let sessions = work.join("sessions.jsonl");
     assert!(
         sessions.exists(),
@@ -140,21 +233,34 @@ async fn part2(name: &str, dir: &Path) -> (Output, Vec<String>) {
         b"",
     );
     let grade: Value = serde_json::from_slice(&grade.stdout).expect("grade prints JSON");
-    let failed = grade["grades"][0]["steps"]
+    (output, failed_steps(&grade))
+}
+
+/// The steps a grade's JSON failed, each once.
+fn failed_steps(grade: &Value) -> Vec<String> {
+    let mut failed: Vec<String> = Vec::new();
+    for step in grade["grades"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|step| step["passed"] == false)
-        .map(|step| step["step"].as_str().unwrap().to_owned())
-        .collect();
-    (output, failed)
+        .flat_map(|g| g["steps"].as_array().unwrap())
+    {
+        let name = step["step"].as_str().unwrap().to_owned();
+        if step["passed"] == false && !failed.contains(&name) {
+            failed.push(name);
+        }
+    }
+    failed
 }
 
 /// The example solution passes part 2: every step, in the streams and in the
 /// buckets, and the run says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_solution_passes_part_2() {
-    let (output, failed) = part2("right", &solution("right", None)).await;
+    let Some(python) = python("the_example_solution_passes_part_2") else {
+        return;
+    };
+    let (output, failed) = part2("right", &python, &solution("right", &[]), &[]).await;
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
     assert!(failed.is_empty(), "{failed:?}");
@@ -166,11 +272,47 @@ async fn the_example_solution_passes_part_2() {
     );
 }
 
-/// A planted mistake fails part 2, and the grade names the lab step it breaks.
-async fn assert_mistake(name: &str, right: &str, wrong: &str, steps: &[&str]) {
-    let (output, failed) = part2(name, &solution(name, Some((right, wrong)))).await;
+/// Part 2 is graded on the streams, never on what the ETL prints: one that
+/// writes every session right while printing that it failed each one passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn part_2_grades_what_the_etl_wrote_not_what_it_prints() {
+    let Some(python) = python("part_2_grades_what_the_etl_wrote_not_what_it_prints") else {
+        return;
+    };
+    let put = r#"                            PartitionKey=str(session["session_id"]),
+                        )"#;
+    let lying = r#"                            PartitionKey=str(session["session_id"]),
+                        )
+                        print(f"FAIL 2.2.8 could not route {session['session_id']}")
+                        print("Traceback (most recent call last): nothing was written", file=sys.stderr)"#;
+    let dir = solution(
+        "lying",
+        &[
+            ("consumer.py", put, lying),
+            ("consumer.py", "import time\n", "import sys\nimport time\n"),
+        ],
+    );
+    let (output, failed) = part2("lying", &python, &dir, &[]).await;
     let stdout = text(&output.stdout);
-    assert!(!output.status.success(), "{name} passed:\n{stdout}");
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("your ETL | FAIL 2.2.8 could not route"),
+        "it did print: {stdout}"
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(stdout.contains("grade: every step passes"), "{stdout}");
+}
+
+/// A planted mistake fails part 2, and the grade names the lab step it
+/// breaks; the run ends as a failed grade, not as an error.
+async fn assert_mistake(name: &str, right: &str, wrong: &str, steps: &[&str]) {
+    let Some(python) = python(name) else {
+        return;
+    };
+    let dir = solution(name, &[("consumer.py", right, wrong)]);
+    let (output, failed) = part2(name, &python, &dir, &[]).await;
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
     assert_eq!(failed, steps, "{name}:\n{stdout}");
     for step in steps {
         assert!(
@@ -191,15 +333,39 @@ async fn a_cart_total_counting_items_fails_step_2_2_6() {
     .await;
 }
 
+/// With `--output json`, standard output is the grade alone, as one JSON
+/// object a script can read.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_route_the_wrong_way_round_fails_step_2_2_8() {
-    assert_mistake(
+    let Some(python) = python("a_route_the_wrong_way_round_fails_step_2_2_8") else {
+        return;
+    };
+    let dir = solution(
         "route",
-        r#"if record["country"] == "USA":"#,
-        r#"if record["country"] != "USA":"#,
-        &["2.2.8"],
-    )
-    .await;
+        &[(
+            "consumer.py",
+            r#"if record["country"] == "USA":"#,
+            r#"if record["country"] != "USA":"#,
+        )],
+    );
+    let (output, failed) = part2("route", &python, &dir, &["--output", "json"]).await;
+    assert_failed_as_a_grade(&output, "route");
+    assert_eq!(failed, ["2.2.8"]);
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{err}: standard output is not one JSON object:\n{}",
+            text(&output.stdout)
+        )
+    });
+    assert_eq!(json["part"], 2);
+    assert_eq!(json["passed"], false);
+    assert_eq!(
+        failed_steps(&json),
+        ["2.2.8"],
+        "the streams and the buckets: {json}"
+    );
+    assert_eq!(json["grades"].as_array().unwrap().len(), 2, "{json}");
+    assert!(text(&output.stderr).contains("== Step 2.2: Start your ETL =="));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -225,56 +391,241 @@ async fn quantities_not_converted_to_int_fail_step_2_2_5() {
     .await;
 }
 
-/// The example producer and consumer pass part 1: every record put shows up
-/// in what the consumer prints.
+/// Part 1 with the example producer and a consumer of the example's changed
+/// by `changes`, with `extra` flags: the xtask's output.
+async fn part1(
+    name: &str,
+    python: &Path,
+    consumer: &str,
+    changes: &[(&str, &str, &str)],
+    extra: &[&str],
+) -> Output {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let dir = solution(name, changes);
+    let producer = program(python, &dir, "producer_from_cli.py");
+    let consumer = match consumer {
+        "" => program(python, &dir, "consumer_from_cli.py"),
+        command => command.to_owned(),
+    };
+    let mut args = vec![
+        "part1",
+        "--producer-command",
+        &producer,
+        "--consumer-command",
+        &consumer,
+    ];
+    args.extend(extra);
+    xtask_lab(&target, &dir.join("work"), &args)
+}
+
+/// The line of the example consumer that prints a record, for the other
+/// ways of showing one.
+const PRINT: &str = r#"print(f"{shard_id} {record['SequenceNumber']} {record['PartitionKey']} {data}")"#;
+
+/// A consumer that shows records its own way passes part 1, every step.
+async fn assert_passes_part_1(name: &str, changes: &[(&str, &str, &str)]) -> String {
+    let Some(python) = python(name) else {
+        return String::new();
+    };
+    let output = part1(name, &python, "", changes, &[]).await;
+    let stdout = text(&output.stdout).to_owned();
+    assert!(
+        output.status.success(),
+        "{name}:\n{stdout}{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "Part 1 done: 5 records put with your producer, all 5 seen in what your consumer wrote"
+        ),
+        "{name}:\n{stdout}"
+    );
+    for step in ["1.3", "1.4", "1.5 put", "1.5 seen"] {
+        assert!(
+            stdout.contains(&format!("PASS  {step:<8} ")),
+            "{name}: {step}:\n{stdout}"
+        );
+    }
+    stdout
+}
+
+/// The example producer and consumer pass part 1.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_producer_and_consumer_pass_part_1() {
+    assert_passes_part_1("the_example_producer_and_consumer_pass_part_1", &[]).await;
+}
+
+/// Found when tried as a new user would: a consumer that logs each record
+/// with Python's `logging`, as the lab's does (to standard error, in its own
+/// words), was failed for printing nothing on standard output.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_logs_to_standard_error_as_the_labs_does_passes_part_1() {
+    let logs = r#"logging.info("Read record %s from shard %s partition key %s: %s", record["SequenceNumber"], shard_id, record["PartitionKey"], data)"#;
+    let stdout = assert_passes_part_1(
+        "a_consumer_that_logs_to_standard_error_as_the_labs_does_passes_part_1",
+        &[
+            ("consumer_from_cli.py", PRINT, logs),
+            ("consumer_from_cli.py", "import time\n", "import logging\nimport time\n"),
+            (
+                "consumer_from_cli.py",
+                "    args = parser.parse_args()\n",
+                "    args = parser.parse_args()\n    logging.basicConfig(level=logging.INFO, format=\"%(levelname)s %(message)s\")\n",
+            ),
+        ],
+    )
+    .await;
+    // Nothing of the records reached standard output: they were all logged.
+    assert!(!stdout.contains("your consumer | INFO Read record"), "{stdout}");
+}
+
+/// Found when tried as a new user would: a consumer that prints only each
+/// record's sequence number was failed too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_prints_only_sequence_numbers_passes_part_1() {
+    assert_passes_part_1(
+        "a_consumer_that_prints_only_sequence_numbers_passes_part_1",
+        &[(
+            "consumer_from_cli.py",
+            PRINT,
+            r#"print(record["SequenceNumber"])"#,
+        )],
+    )
+    .await;
+}
+
+/// A consumer that prints boto3's record dict (`Data` as Python bytes) passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_prints_boto3s_record_passes_part_1() {
+    assert_passes_part_1(
+        "a_consumer_that_prints_boto3s_record_passes_part_1",
+        &[("consumer_from_cli.py", PRINT, "print(record)")],
+    )
+    .await;
+}
+
+/// A consumer that pretty-prints each session as indented JSON passes, and
+/// with `--output json` standard output holds the grade alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_pretty_prints_the_session_passes_part_1() {
+    let name = "a_consumer_that_pretty_prints_the_session_passes_part_1";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let pretty = "print(json.dumps(json.loads(data), indent=2))";
+    let changes = [
+        ("consumer_from_cli.py", PRINT, pretty),
+        (
+            "consumer_from_cli.py",
+            "import time\n",
+            "import json\nimport time\n",
+        ),
+    ];
+    let output = part1(name, &python, "", &changes, &["--output", "json"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "{err}: standard output is not one JSON object:\n{}",
+            text(&output.stdout)
+        )
+    });
+    assert_eq!(json["part"], 1);
+    assert_eq!(json["passed"], true, "{json}");
+    let steps: Vec<&str> = json["grades"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["1.3", "1.4", "1.5 put", "1.5 seen"]);
+    assert_eq!(json["grades"][0]["records_put"], 5);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("your consumer |   \"session_id\": \"a1\","),
+        "{stderr}"
+    );
+}
+
+/// A consumer that really misses a record fails part 1, naming the session
+/// it missed, as a grade (exit status 1, no trace).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_skips_a_record_fails_part_1_naming_its_session() {
+    let name = "a_consumer_that_skips_a_record_fails_part_1_naming_its_session";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let skips = format!("if record['PartitionKey'] != 'a1': {PRINT}");
+    let output = part1(name, &python, "", &[("consumer_from_cli.py", PRINT, &skips)], &[]).await;
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(
+        stdout.contains(
+            "FAIL  1.5 seen every record put shows up in what your consumer wrote (1 of 5 records fail)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("first: session a1, on shardId-"), "{stdout}");
+    assert!(stdout.contains("PASS  1.4 "), "{stdout}");
+    // 1.3 fails too when no other record shares a1's shard.
+    assert!(stdout.contains("1.5 seen): see the steps above."), "{stdout}");
+}
+
+/// Found when tried as a new user would: a failing grade ended as an error,
+/// `Error: part 1 FAILED: ...`, with a backtrace under `RUST_BACKTRACE=1`.
+/// Now a consumer that prints nothing fails part 1 with the table, its last
+/// lines, and exit status 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_grade_is_a_table_and_exit_status_1_with_no_backtrace() {
+    let name = "a_failing_grade_is_a_table_and_exit_status_1_with_no_backtrace";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let deaf = "echo 'listening, but printing nothing'; sleep 600; true";
+    let output = part1(name, &python, deaf, &[], &[]).await;
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(stdout.contains("FAIL  1.3 "), "{stdout}");
+    assert!(stdout.contains("(5 of 5 records fail)"), "{stdout}");
+    assert!(
+        stdout.contains("listening, but printing nothing"),
+        "its last lines: {stdout}"
+    );
+}
+
+/// A producer that fails is graded too: the steps it did not do fail, with
+/// its exit status and last words; the run is a grade, not an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_producer_that_fails_fails_steps_1_4_and_1_5_as_a_grade() {
+    let name = "a_producer_that_fails_fails_steps_1_4_and_1_5_as_a_grade";
+    let Some(python) = python(name) else {
+        return;
+    };
     let target = TestTarget::with_emulator(Config::for_tests()).await;
-    let dir = solution("part1", None);
-    let producer = program(&dir, "producer_from_cli.py");
-    let consumer = program(&dir, "consumer_from_cli.py");
+    let dir = solution(name, &[]);
+    let consumer = program(&python, &dir, "consumer_from_cli.py");
+    let producer = "echo 'botocore.exceptions.NoCredentialsError: Unable to locate credentials' >&2; exit 2";
     let output = xtask_lab(
         &target,
         &dir.join("work"),
         &[
             "part1",
             "--producer-command",
-            &producer,
+            producer,
             "--consumer-command",
             &consumer,
         ],
     );
     let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert_failed_as_a_grade(&output, name);
+    assert!(stdout.contains("FAIL  1.4 "), "{stdout}");
+    assert!(stdout.contains("FAIL  1.5 put "), "{stdout}");
     assert!(
-        stdout.contains("Part 1 done: 5 records put with your producer, all 5 printed by your consumer"),
+        stdout.contains(
+            "found    none: your producer failed (exit status: 2; its last line: \
+             botocore.exceptions.NoCredentialsError: Unable to locate credentials)"
+        ),
         "{stdout}"
     );
-}
-
-/// A consumer that prints nothing fails part 1, naming the records it missed
-/// and showing its last lines.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_consumer_that_misses_records_fails_part_1() {
-    let target = TestTarget::with_emulator(Config::for_tests()).await;
-    let dir = solution("deaf", None);
-    let producer = program(&dir, "producer_from_cli.py");
-    let deaf = "echo 'listening, but printing nothing'; sleep 600; true";
-    let output = xtask_lab(
-        &target,
-        &dir.join("work"),
-        &[
-            "part1",
-            "--producer-command",
-            &producer,
-            "--consumer-command",
-            deaf,
-        ],
-    );
-    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
-    assert!(!output.status.success(), "{all}");
-    assert!(all.contains("did not print 5 of the 5 records"), "{all}");
-    assert!(all.contains("listening, but printing nothing"), "{all}");
+    assert!(stdout.contains("Part 1 FAILED (1.4, 1.5 put)"), "{stdout}");
 }
 
 /// An ETL that cannot start, or stops by itself, fails part 2 with its last
@@ -282,7 +633,7 @@ async fn a_consumer_that_misses_records_fails_part_1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_etl_that_dies_is_reported_with_its_last_lines() {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
-    let dir = solution("dies", None);
+    let dir = solution("dies", &[]);
     let dies = "echo 'cannot find my configuration' >&2; exit 3";
     let output = xtask_lab(
         &target,
@@ -290,11 +641,75 @@ async fn an_etl_that_dies_is_reported_with_its_last_lines() {
         &["part2", "--fast", "--sessions", "5", "--etl-command", dies],
     );
     let stdout = text(&output.stdout);
-    assert!(!output.status.success(), "{stdout}");
+    assert_failed_as_a_grade(&output, "dies");
     assert!(
         stdout.contains("Your ETL stopped by itself before the end (exit status: 3)"),
         "{stdout}"
     );
     assert!(stdout.contains("cannot find my configuration"), "{stdout}");
     assert!(stdout.contains("FAIL  arrival"), "{stdout}");
+}
+
+/// The learner tests of one test process, with `env` set: a clone where
+/// `venv` does not exist yet.
+fn run_learner_test_elsewhere(venv: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "learner::the_example_producer_and_consumer_pass_part_1",
+        ])
+        .env("LAB_LEARNER_VENV", venv)
+        .env_remove("LAB_LEARNER");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the e2e test binary runs")
+}
+
+/// PyPI as a machine offline or behind a proxy sees it: nothing answers.
+const NO_PYPI: [(&str, &str); 3] = [
+    ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+    ("PIP_RETRIES", "0"),
+    ("PIP_NO_CACHE_DIR", "1"),
+];
+
+/// Found when tried as a new user would: on a clone that cannot reach PyPI,
+/// `cargo test` failed the learner tests with "cannot install boto3 from
+/// PyPI", and each attempt left a `target/learner-python.<pid>` directory
+/// behind. Now they pass, say they did not check and why, and leave nothing.
+#[test]
+fn cargo_test_without_pypi_passes_saying_the_learner_tests_did_not_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("learner-python");
+    let output = run_learner_test_elsewhere(&venv, &NO_PYPI);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("1 passed; 0 failed"), "{stdout}");
+    let said = stderr
+        .lines()
+        .find(|line| line.starts_with("learner::the_example_producer_and_consumer_pass_part_1: "))
+        .unwrap_or_else(|| panic!("the test did not say it was skipped:\n{stderr}"));
+    assert!(said.contains(NOT_CHECKED), "{said}");
+    assert!(said.contains("cannot install boto3 from PyPI"), "{said}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "a failed attempt left {left:?} behind");
+}
+
+/// `LAB_LEARNER=require`, as `.ci/run` sets it: no venv is a failure.
+#[test]
+fn with_lab_learner_require_no_venv_fails_the_learner_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("learner-python");
+    let mut env = NO_PYPI.to_vec();
+    env.push(("LAB_LEARNER", "require"));
+    let output = run_learner_test_elsewhere(&venv, &env);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(!output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("0 passed; 1 failed"), "{stdout}");
+    assert!(stdout.contains("LAB_LEARNER=require is set"), "{stdout}");
+    assert!(!stderr.contains(NOT_CHECKED), "{stderr}");
 }

@@ -10,21 +10,49 @@
 //! given, an emulator is started in this process for the length of the run.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
 use kinesis_lab::aws_error::{self, AwsError};
+use kinesis_lab::cli::Output;
 use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
 use kinesis_lab::wait::{Look, Patience};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
+/// Prints a line of the walkthrough: on standard output, or on standard error
+/// when standard output carries a grade as JSON (`--output json`). `say!(raw
+/// ...)` prints without adding a newline.
+macro_rules! say {
+    (raw $($arg:tt)*) => {
+        $crate::lab::narrate(format_args!($($arg)*), false)
+    };
+    ($($arg:tt)*) => {
+        $crate::lab::narrate(format_args!($($arg)*), true)
+    };
+}
+
 mod learner;
+
+/// Whether the walkthrough's own lines go to standard error, so that standard
+/// output holds nothing but the grade's JSON. Set once, from `--output`,
+/// before the first line: a choice for the whole process, as a logger's is.
+static NARRATION_ON_STDERR: AtomicBool = AtomicBool::new(false);
+
+fn narrate(text: std::fmt::Arguments<'_>, newline: bool) {
+    let end = if newline { "\n" } else { "" };
+    // A closed pipe (`... | head`) must not end the walkthrough.
+    let _ = match NARRATION_ON_STDERR.load(Ordering::Relaxed) {
+        true => write!(std::io::stderr().lock(), "{text}{end}"),
+        false => write!(std::io::stdout().lock(), "{text}{end}"),
+    };
+}
 
 const EMULATOR_ADDRESS: &str = "127.0.0.1:4566";
 
@@ -49,6 +77,12 @@ pub struct Lab {
     /// Where the run keeps its files: the sessions sent, the dead letters.
     #[arg(long, global = true, value_name = "DIR", default_value = "target/lab")]
     work_dir: PathBuf,
+
+    /// With your own programs: text for people, or json to print the grade
+    /// as one JSON object on standard output (the walkthrough's lines then go
+    /// to standard error).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    output: Output,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -125,8 +159,13 @@ enum Part2Step {
 }
 
 impl Lab {
-    pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
+    /// Runs the walkthrough. The exit code is its verdict: a grade that fails
+    /// is a result (its table, and exit status 1), not an error; errors are
+    /// the harness's own (a target that does not answer, a step that fails).
+    pub fn run(&self, sh: &Shell) -> anyhow::Result<ExitCode> {
+        NARRATION_ON_STDERR.store(self.output == Output::Json, Ordering::Relaxed);
         let session = LabSession::open(sh, self)?;
+        let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
         match &self.part {
             Part::Part1 {
                 step: None,
@@ -136,20 +175,20 @@ impl Lab {
             } => learner::part1(&session, *shards, producer, consumer),
             Part::Part1 {
                 step: None, shards, ..
-            } => part1(&session, *shards),
+            } => done(part1(&session, *shards)),
             Part::Part1 {
                 step: Some(Part1Step::CreateStream),
                 shards,
                 ..
-            } => create_cli_stream(&session, *shards),
+            } => done(create_cli_stream(&session, *shards)),
             Part::Part1 {
                 step: Some(Part1Step::Consume),
                 ..
-            } => session.run_until_interrupted(&["consume", "--stream", CLI_STREAM]),
+            } => done(session.run_until_interrupted(&["consume", "--stream", CLI_STREAM])),
             Part::Part1 {
                 step: Some(Part1Step::Produce),
                 ..
-            } => produce_part1(&session).map(|_| ()),
+            } => done(produce_part1(&session).map(|_| ())),
             Part::Part2 {
                 step,
                 fast,
@@ -160,16 +199,16 @@ impl Lab {
                 match step {
                     None => match etl_command {
                         Some(command) => learner::part2(&session, &timing, command),
-                        None => part2(&session, &timing),
+                        None => done(part2(&session, &timing)),
                     },
-                    Some(Part2Step::Infra) => infra(&session, &timing),
-                    Some(Part2Step::Produce) => produce_part2(&session, &timing).map(|_| ()),
-                    Some(Part2Step::Etl) => session.run_until_interrupted(&["etl"]),
-                    Some(Part2Step::Peek) => peek(&session),
-                    Some(Part2Step::Verify) => session.run(&["verify"]).map(|_| ()),
+                    Some(Part2Step::Infra) => done(infra(&session, &timing)),
+                    Some(Part2Step::Produce) => done(produce_part2(&session, &timing).map(|_| ())),
+                    Some(Part2Step::Etl) => done(session.run_until_interrupted(&["etl"])),
+                    Some(Part2Step::Peek) => done(peek(&session)),
+                    Some(Part2Step::Verify) => done(session.run(&["verify"]).map(|_| ())),
                 }
             }
-            Part::Teardown => teardown(&session),
+            Part::Teardown => done(teardown(&session)),
         }
     }
 }
@@ -216,7 +255,7 @@ fn part1(session: &LabSession, shards: Option<i32>) -> anyhow::Result<()> {
     );
     let seen = consumer.wait_for_keys(&keys, Duration::from_secs(60))?;
     consumer.stop()?;
-    println!(
+    say!(
         "\nPart 1 done: {} records put, {seen} consumed, on {}.",
         keys.len(),
         session.target_name()
@@ -248,7 +287,7 @@ fn create_cli_stream(session: &LabSession, shards: Option<i32>) -> anyhow::Resul
             Duration::from_secs(300),
         )
         .await?;
-        println!(
+        say!(
             "{CLI_STREAM} is ACTIVE after {:.1} s",
             started.elapsed().as_secs_f64()
         );
@@ -408,7 +447,7 @@ fn teardown(session: &LabSession) -> anyhow::Result<()> {
             .send()
             .await
         {
-            Ok(_) => println!("deleted stream {CLI_STREAM}"),
+            Ok(_) => say!("deleted stream {CLI_STREAM}"),
             Err(err) if aws_error::is(&err, DeleteStreamError::is_resource_not_found_exception) => {}
             Err(err) => return Err(AwsError::failed(format_args!("delete stream {CLI_STREAM}"), &err).into()),
         }
@@ -418,8 +457,8 @@ fn teardown(session: &LabSession) -> anyhow::Result<()> {
 
 /// The run in numbers, from the ETL's and verify's JSON.
 fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value, took: Duration) {
-    println!("\n== Part 2 done in {:.0} s ==", took.as_secs_f64());
-    println!("  sessions produced     {}", timing.sessions);
+    say!("\n== Part 2 done in {:.0} s ==", took.as_secs_f64());
+    say!("  sessions produced     {}", timing.sessions);
     let stopped = etl
         .iter()
         .rev()
@@ -427,11 +466,11 @@ fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value
         .find(|event| event["event"] == "stopped")
         .unwrap_or_default();
     let count = |key: &str| stopped.get(key).map_or_else(|| "?".to_owned(), Value::to_string);
-    println!("  routed to USA         {}", count("USA"));
-    println!("  routed International  {}", count("International"));
-    println!("  dead-lettered         {}", count("dead_lettered"));
+    say!("  routed to USA         {}", count("USA"));
+    say!("  routed International  {}", count("International"));
+    say!("  dead-lettered         {}", count("dead_lettered"));
     for bucket in report["buckets"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  s3://{}/{}: {} objects, {} records",
             bucket["bucket"].as_str().unwrap_or_default(),
             bucket["prefix"].as_str().unwrap_or_default(),
@@ -443,25 +482,23 @@ fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value
     // earlier runs; say so rather than leave the totals unexplained.
     let earlier = report["expected"]["unexpected"].as_u64().unwrap_or(0);
     if earlier > 0 {
-        println!(
-            "  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)"
-        );
+        say!("  from earlier runs     {earlier} sessions (`cargo xtask lab teardown` empties the buckets)");
     }
     let earlier_problems = report["expected"]["earlier_problems"].as_u64().unwrap_or(0);
     if earlier_problems > 0 {
-        println!("  not judged            {earlier_problems} wrong records of earlier runs");
+        say!("  not judged            {earlier_problems} wrong records of earlier runs");
     }
     for problem in report["problems"].as_array().into_iter().flatten().take(10) {
-        println!("  problem: {}", problem.as_str().unwrap_or_default());
+        say!("  problem: {}", problem.as_str().unwrap_or_default());
     }
     if let Some(dir) = &session.data_dir {
-        println!("  delivered files       {}", dir.join("s3").display());
+        say!("  delivered files       {}", dir.join("s3").display());
     }
     let expected = &report["expected"];
     let missing = expected["missing"].as_array().map_or(0, Vec::len);
     let duplicated = expected["duplicated"].as_array().map_or(0, Vec::len);
     let verdict = if report["passed"] == true { "ok" } else { "FAILED" };
-    println!(
+    say!(
         "  result                verify: {verdict} ({} sessions expected, {missing} missing, {duplicated} delivered more than once)",
         expected["count"]
     );
@@ -469,7 +506,7 @@ fn summary(session: &LabSession, timing: &Timing, etl: &[String], report: &Value
 
 /// Prints a step's heading and what it is about to do.
 fn step(number: &str, title: &str, what: &str) {
-    println!("\n== Step {number}: {title} ==\n{what}");
+    say!("\n== Step {number}: {title} ==\n{what}");
 }
 
 fn rand_seed() -> u64 {
@@ -534,7 +571,7 @@ impl<'a> LabSession<'a> {
         } else if std::net::TcpStream::connect_timeout(&EMULATOR_ADDRESS.parse()?, Duration::from_secs(1))
             .is_ok()
         {
-            println!(
+            say!(
                 "Using the emulator already running at http://{EMULATOR_ADDRESS}; its console: \
                  http://{EMULATOR_ADDRESS}/_console/"
             );
@@ -548,7 +585,7 @@ impl<'a> LabSession<'a> {
                 .runtime
                 .block_on(emulator::Emulator::start(config))
                 .context("cannot start an emulator")?;
-            println!(
+            say!(
                 "Nothing answered at http://{EMULATOR_ADDRESS}, so an emulator runs in this process until the end \
                  (for your own runs: `cargo run -- emulator` in another terminal). Delivered files go to {}.\n\
                  Watch the lab in its console: http://{EMULATOR_ADDRESS}/_console/",
@@ -564,7 +601,7 @@ impl<'a> LabSession<'a> {
     /// on 127.0.0.1:4566 only: LocalStack and AWS have consoles of their own).
     fn console(&self, page: &str) {
         if self.target_args.is_empty() {
-            println!("In the console: http://{EMULATOR_ADDRESS}/_console/{page}");
+            say!("In the console: http://{EMULATOR_ADDRESS}/_console/{page}");
         }
     }
 
@@ -578,6 +615,11 @@ impl<'a> LabSession<'a> {
             aws: self.target_args.iter().any(|a| a == "--aws"),
         }
         .target()
+    }
+
+    /// Whether standard output holds the grade's JSON (`--output json`).
+    fn output_json(&self) -> bool {
+        NARRATION_ON_STDERR.load(Ordering::Relaxed)
     }
 
     fn target_name(&self) -> String {
@@ -598,7 +640,7 @@ impl<'a> LabSession<'a> {
     /// Runs a `kinesis-lab` command in the foreground, shown as a person
     /// would type it, its stderr on the terminal; its output.
     fn foreground(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        println!("$ kinesis-lab {}", shown(args));
+        say!("$ kinesis-lab {}", shown(args));
         self.kinesis_lab(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -613,7 +655,7 @@ impl<'a> LabSession<'a> {
     fn run(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = self.foreground(args)?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        print!("{stdout}");
+        say!(raw "{stdout}");
         if !output.status.success() {
             bail!(
                 "`kinesis-lab {}` failed ({})",
@@ -650,7 +692,7 @@ impl<'a> LabSession<'a> {
 
     /// Runs a command until it ends or the user presses Ctrl+C.
     fn run_until_interrupted(&self, args: &[&str]) -> anyhow::Result<()> {
-        println!("$ kinesis-lab {}   (Ctrl+C to stop)", shown(args));
+        say!("$ kinesis-lab {}   (Ctrl+C to stop)", shown(args));
         let status = self.kinesis_lab(args).status()?;
         // Ctrl+C reaches both; the command stops cleanly, and so do we.
         if !status.success() && status.code().is_some() {
@@ -661,7 +703,7 @@ impl<'a> LabSession<'a> {
 
     /// Starts a program in the background, its output prefixed with its name.
     fn spawn(&self, name: &'static str, args: &[&str]) -> anyhow::Result<Background> {
-        println!("$ kinesis-lab {} &", shown(args));
+        say!("$ kinesis-lab {} &", shown(args));
         spawn(name, self.kinesis_lab(args))
     }
 }
@@ -683,7 +725,7 @@ fn spawn(name: &'static str, mut command: Command) -> anyhow::Result<Background>
         let threads = vec![
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    println!("  {name} | {line}");
+                    say!("  {name} | {line}");
                     lines.lock().expect("lock").push(line);
                 }
             }),
@@ -712,7 +754,7 @@ fn spawn(name: &'static str, mut command: Command) -> anyhow::Result<Background>
 impl Drop for LabSession<'_> {
     fn drop(&mut self) {
         if let Some(emulator) = self.emulator.take() {
-            println!("\nStopping the emulator (Firehose writes what it still buffers)...");
+            say!("\nStopping the emulator (Firehose writes what it still buffers)...");
             self.runtime.block_on(emulator.shutdown());
         }
     }

@@ -9,13 +9,17 @@
 //! prints shows up prefixed with its name; when it fails, its last lines are
 //! shown with the verdict.
 
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use kinesis_lab::grade::failed_steps;
+use kinesis_lab::grade::part1::{self, Asked};
+use kinesis_lab::grade::seen::Written;
 use kinesis_lab::lab_names::{CLI_STREAM, LabNames, SOURCE_STREAM};
+use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
 use kinesis_lab::wait::{Look, Patience};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use super::{
     Background, EMULATOR_ADDRESS, LabSession, Timing, create_cli_stream, infra, produce_part2, spawn, step,
@@ -25,23 +29,27 @@ use super::{
 /// every session on (the lab's loop sleeps 2 s a pass).
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// How long a learner's consumer gets to print the last record put (its loop
+/// How long a learner's consumer gets to show the last record put (its loop
 /// sleeps 1 s).
 const PART1_SETTLE: Duration = Duration::from_secs(20);
 
-/// Part 1 with the learner's producer and consumer: every record the producer
-/// puts must show up in what the consumer prints.
+/// Part 1 with the learner's producer and consumer, graded on what reached
+/// the stream and what the consumer wrote (`kinesis_lab::grade::part1`).
 pub fn part1(
     session: &LabSession,
     shards: Option<i32>,
     producer: &str,
     consumer: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
     create_cli_stream(session, shards)?;
+    // The stream outlives a run; this run's records are those that arrive
+    // from now on (an earlier run put the example record too).
+    let since = chrono::Utc::now();
     step(
         "1.3",
         "Start your consumer",
-        "It runs in the background, as in a second terminal, and must print every record it reads.",
+        "It runs in the background, as in a second terminal, and must show every record it reads, \
+         in any format, on standard output or standard error.",
     );
     let mut consumer = session.spawn_learner("your consumer", consumer, &["--stream", CLI_STREAM])?;
 
@@ -51,13 +59,9 @@ pub fn part1(
         "data/example_record.json.",
     );
     let example = std::fs::read_to_string(session.root.join("data/example_record.json"))?;
-    let example: Value = serde_json::from_str(&example).context("data/example_record.json is not JSON")?;
+    let example: Map<String, Value> =
+        serde_json::from_str(&example).context("data/example_record.json is not a JSON object")?;
     let mut records = vec![example];
-    step(
-        "1.5",
-        "Put four more records with your producer",
-        "Sessions with different countries, cities and histories.",
-    );
     let generated = session.output(&[
         "generate",
         "--count",
@@ -68,60 +72,112 @@ pub fn part1(
     for line in generated.lines() {
         records.push(serde_json::from_str(line)?);
     }
-    for record in &records {
-        let json = record.to_string();
-        if let Err(err) = session.run_learner(producer, &["--stream", CLI_STREAM, "--json_string", &json]) {
-            let _ = consumer.stop_learner();
-            return Err(err);
+    let mut asked = Vec::new();
+    for (i, record) in records.into_iter().enumerate() {
+        if i == 1 {
+            step(
+                "1.5",
+                "Put four more records with your producer",
+                "Sessions with different countries, cities and histories.",
+            );
         }
+        let json = Value::Object(record.clone()).to_string();
+        let producer = match session.run_learner(producer, &["--stream", CLI_STREAM, "--json_string", &json])
+        {
+            Ok(ended) => ended,
+            Err(err) => {
+                let _ = consumer.stop_learner();
+                return Err(err);
+            }
+        };
+        asked.push(Asked { record, producer });
     }
 
     step(
         "1.5",
         "Watch your consumer",
-        "Each record's session_id must appear in what it prints.",
+        &format!(
+            "Every record found in the stream must show up in what it writes: its session_id, partition key, \
+             sequence number or data. Up to {} s.",
+            PART1_SETTLE.as_secs()
+        ),
     );
-    let ids: Vec<String> = records
-        .iter()
-        .filter_map(|record| record["session_id"].as_str().map(str::to_owned))
-        .collect();
-    let look = || {
-        let printed = consumer.printed();
-        let missing: Vec<String> = ids
+    let mut reader = session.block_on(async {
+        let clients = session.target().connect().await?;
+        let from = StartingPosition::AtTimestamp(since);
+        Ok(ShardReader::open(clients.kinesis, CLI_STREAM, from, None).await?)
+    })?;
+    let mut put = Vec::new();
+    let acknowledged = asked.iter().filter(|asked| asked.producer.is_ok()).count();
+    let mut look = || {
+        put.extend(session.block_on(async { Ok(reader.read_to_end().await?) })?);
+        let wrote = consumer.wrote();
+        let written = Written::new(&wrote);
+        let unseen = put
             .iter()
-            .filter(|id| !printed.contains(id.as_str()))
-            .cloned()
-            .collect();
-        // A consumer that has exited will print nothing more.
-        anyhow::Ok(match missing.is_empty() || consumer.exited() {
-            true => Look::Ready(missing),
-            false => Look::NotYet(missing),
+            .filter(|record| written.shows(record).is_none())
+            .count();
+        // Done once the stream holds what the producer said it put and the
+        // consumer has shown all of it; a consumer that has exited will
+        // write nothing more.
+        let done = (put.len() >= acknowledged && unseen == 0) || consumer.exit_status().is_some();
+        anyhow::Ok(match done {
+            true => Look::Ready(()),
+            false => Look::NotYet(()),
         })
     };
-    let (Ok(missing) | Err(missing)) =
-        Patience::new(PART1_SETTLE, Duration::from_millis(200)).wait_blocking(look)?;
-    let (status, last_lines) = consumer.stop_learner()?;
-    if !missing.is_empty() {
-        println!("\nYour consumer's last lines ({status}):\n{last_lines}");
-        bail!(
-            "part 1 FAILED: your consumer did not print {} of the {} records your producer put (session_id {})",
-            missing.len(),
-            ids.len(),
-            missing.join(", ")
+    let _ = Patience::new(PART1_SETTLE, Duration::from_millis(500)).wait_blocking(&mut look)?;
+    let stopped_by_itself = consumer.exit_status();
+    let ended = consumer.stop_learner()?;
+    let grade = part1::grade(
+        CLI_STREAM,
+        &asked,
+        &put,
+        part1::Consumer {
+            wrote: &ended.wrote,
+            stopped_by_itself,
+        },
+    );
+
+    step(
+        "grade",
+        "Grade your producer and consumer",
+        "What reached the stream, and what your consumer wrote of it, lab step by lab step.",
+    );
+    say!(raw "{grade}");
+    if !grade.passed {
+        say!(
+            "Your consumer's last lines ({}):\n{}",
+            ended.status,
+            ended.last_lines
         );
     }
-    println!(
-        "\nPart 1 done: {} records put with your producer, all {} printed by your consumer, on {}.",
-        ids.len(),
-        ids.len(),
-        session.target_name()
-    );
-    Ok(())
+    if session.output_json() {
+        println!(
+            "{}",
+            json!({"part": 1, "grades": [&grade], "passed": grade.passed})
+        );
+    }
+    if grade.passed {
+        say!(
+            "\nPart 1 done: {} records put with your producer, all {} seen in what your consumer wrote, on {}.",
+            grade.records_put,
+            grade.records_put,
+            session.target_name()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        say!(
+            "\nPart 1 FAILED ({}): see the steps above.",
+            failed_steps(&grade.steps).join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Part 2 with the learner's ETL: fed the producer's sessions, stopped once
 /// they are through (or its time is up), then graded step by step.
-pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result<()> {
+pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     infra(session, timing)?;
     let names = LabNames::new("");
@@ -170,20 +226,24 @@ pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result
             .and_then(|step| step["failed"].as_u64())
             .unwrap_or(0);
         // An ETL that has exited will write nothing more.
-        anyhow::Ok(match missing == 0 || learner.exited() {
+        anyhow::Ok(match missing == 0 || learner.exit_status().is_some() {
             true => Look::Ready(missing),
             false => Look::NotYet(missing),
         })
     };
     let (Ok(missing) | Err(missing)) = Patience::new(SETTLE, Duration::from_secs(2)).wait_blocking(look)?;
-    println!(
+    say!(
         "{missing} sessions not in a destination stream after {:.0} s",
         waited.elapsed().as_secs_f64()
     );
-    let exited_early = learner.exited();
-    let (status, last_lines) = learner.stop_learner()?;
+    let exited_early = learner.exit_status().is_some();
+    let ended = learner.stop_learner()?;
     if exited_early {
-        println!("\nYour ETL stopped by itself before the end ({status}). Its last lines:\n{last_lines}");
+        say!(
+            "\nYour ETL stopped by itself before the end ({}). Its last lines:\n{}",
+            ended.status,
+            ended.last_lines
+        );
     }
 
     step(
@@ -192,16 +252,35 @@ pub fn part2(session: &LabSession, timing: &Timing, etl: &str) -> anyhow::Result
         "What it wrote to the destination streams, then what Firehose delivered from them, lab step by lab step.",
     );
     let wait = format!("{}s", timing.buffer_interval + 60);
-    let passed = session.run_status(&["grade", "--expect", &expected_arg, "--wait", &wait])?;
-    println!(
+    let passed = match session.output_json() {
+        true => {
+            let grade = session.quiet_json(&[
+                "grade",
+                "--expect",
+                &expected_arg,
+                "--wait",
+                &wait,
+                "--output",
+                "json",
+            ])?;
+            println!(
+                "{}",
+                json!({"part": 2, "grades": grade["grades"], "passed": grade["passed"]})
+            );
+            grade["passed"] == true
+        }
+        false => session.run_status(&["grade", "--expect", &expected_arg, "--wait", &wait])?,
+    };
+    say!(
         "\n== Part 2 with your ETL done in {:.0} s: {} ==",
         started.elapsed().as_secs_f64(),
         if passed { "every step passes" } else { "FAILED" }
     );
-    if !passed {
-        bail!("your ETL failed the grade (the failed steps are above)");
-    }
-    Ok(())
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 impl LabSession<'_> {
@@ -243,34 +322,42 @@ impl LabSession<'_> {
     }
 
     fn spawn_learner(&self, name: &'static str, command: &str, args: &[&str]) -> anyhow::Result<Background> {
-        println!("$ {command} {} &", super::shown(args));
+        say!("$ {command} {} &", super::shown(args));
         spawn(name, self.learner_command(command, args))
             .with_context(|| format!("cannot start {name}: `{command}`"))
     }
 
-    /// Runs a learner's command to its end; its failure names it and shows
-    /// its last lines.
-    fn run_learner(&self, command: &str, args: &[&str]) -> anyhow::Result<()> {
-        println!("$ {command} {}", super::shown(args));
+    /// Runs a learner's command to its end, its lines shown as they would be
+    /// in a terminal. `Ok(Err(..))` when the command failed: its exit status
+    /// and its last lines, for the grade to show; `Err` when it could not be
+    /// run at all.
+    fn run_learner(&self, command: &str, args: &[&str]) -> anyhow::Result<Result<(), String>> {
+        say!("$ {command} {}", super::shown(args));
         let output = self
             .learner_command(command, args)
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("cannot start `{command}`"))?;
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            println!("  | {line}");
+            .with_context(|| format!("cannot start `{command}` with sh"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for line in stdout.lines().chain(stderr.lines()) {
+            say!("  | {line}");
         }
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let last: Vec<&str> = stderr.lines().rev().take(15).collect();
-            let last: Vec<&str> = last.into_iter().rev().collect();
-            bail!(
-                "`{command}` failed ({}); its last lines:\n{}",
-                output.status,
-                last.join("\n")
-            );
+        if output.status.success() {
+            return Ok(Ok(()));
         }
-        Ok(())
+        // Its last words: an error is usually the last line of stderr.
+        let last_of = |text: &str| {
+            text.lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+                .map(str::to_owned)
+        };
+        let last = last_of(&stderr).or_else(|| last_of(&stdout));
+        Ok(Err(match last {
+            Some(line) => format!("{}; its last line: {}", output.status, line.trim()),
+            None => output.status.to_string(),
+        }))
     }
 
     /// Runs a `kinesis-lab` command that prints one JSON object, quietly.
@@ -286,29 +373,46 @@ impl LabSession<'_> {
 
     /// Runs a `kinesis-lab` command in the foreground; true when it exits 0.
     fn run_status(&self, args: &[&str]) -> anyhow::Result<bool> {
-        println!("$ kinesis-lab {}", super::shown(args));
+        say!("$ kinesis-lab {}", super::shown(args));
         let status = self.kinesis_lab(args).stdin(Stdio::null()).status()?;
         Ok(status.success())
     }
 }
 
+/// How a learner's program ended.
+struct Ended {
+    status: String,
+    /// Its last 15 lines, standard output then standard error.
+    last_lines: String,
+    /// Everything it wrote, standard output then standard error.
+    wrote: String,
+}
+
 impl Background {
-    /// Everything it printed on stdout so far.
-    fn printed(&self) -> String {
-        self.stdout.lock().expect("lock").join("\n")
+    /// Everything it wrote so far, standard output then standard error.
+    fn wrote(&self) -> String {
+        let mut all = self.stdout.lock().expect("lock").join("\n");
+        all.push('\n');
+        all.push_str(&self.stderr.lock().expect("lock"));
+        all
     }
 
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
+    /// How it ended, if it has.
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
-    /// Ctrl+C (then, after 5 s, a kill), and waits; the exit status and its
-    /// last lines, whatever way it ended.
-    fn stop_learner(self) -> anyhow::Result<(String, String)> {
+    /// Ctrl+C (then, after 5 s, a kill), and waits; how it ended, whatever
+    /// way that was.
+    fn stop_learner(self) -> anyhow::Result<Ended> {
         let (status, stdout, stderr) = self.stop_within(Duration::from_secs(5))?;
         let mut lines: Vec<&str> = stdout.iter().map(String::as_str).collect();
         lines.extend(stderr.lines());
         let start = lines.len().saturating_sub(15);
-        Ok((status, lines[start..].join("\n")))
+        Ok(Ended {
+            status,
+            last_lines: lines[start..].join("\n"),
+            wrote: format!("{}\n{stderr}", stdout.join("\n")),
+        })
     }
 }
