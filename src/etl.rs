@@ -30,6 +30,7 @@ use std::path::PathBuf;
 
 use base64::Engine;
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -67,11 +68,13 @@ pub enum DeadLetterSink {
     File(PathBuf),
 }
 
-/// What the ETL has done so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the ETL has done so far; in JSON, the fields of its status events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub records_in: u64,
+    #[serde(rename = "USA")]
     pub usa: u64,
+    #[serde(rename = "International")]
     pub international: u64,
     pub dead_lettered: u64,
     /// Records Kinesis refused at first and took on a later try.
@@ -93,15 +96,13 @@ impl std::fmt::Display for Stats {
 impl Stats {
     /// A status line for scripts: `{"event": ..., "records_in": ..., ...}`.
     pub fn to_json(&self, event: &str) -> serde_json::Value {
-        serde_json::json!({
-            "event": event,
-            "records_in": self.records_in,
-            "USA": self.usa,
-            "International": self.international,
-            "dead_lettered": self.dead_lettered,
-            "retried": self.retried,
-            "lag_ms": self.lag_ms,
-        })
+        let mut line = json!({ "event": event });
+        if let (Some(line), Ok(serde_json::Value::Object(stats))) =
+            (line.as_object_mut(), serde_json::to_value(self))
+        {
+            line.extend(stats);
+        }
+        line
     }
 }
 

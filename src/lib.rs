@@ -21,6 +21,7 @@
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
 //! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`grade`]: a learner's programs graded lab step by lab step: part 1 and part 2.
+//! - [`lab`]: the walkthrough, step by step, with the lab's programs or a learner's.
 //! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
@@ -35,6 +36,7 @@ pub mod fixtures;
 pub mod generator;
 pub mod grade;
 pub mod infra;
+pub mod lab;
 pub mod lab_names;
 pub mod producer;
 pub mod routing;

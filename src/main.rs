@@ -9,12 +9,17 @@ use kinesis_lab::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Progress and diagnostics go to stderr; RUST_LOG=debug shows more.
+    // Progress and diagnostics go to stderr; RUST_LOG=debug shows more. The
+    // walkthrough's own emulator logs only warnings: its deliveries would
+    // bury the transcript, whose steps say what happened.
+    let default_filter = match cli.command {
+        cli::Command::Lab(_) => "warn",
+        _ => "warn,emulator=info,kinesis_lab=info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,emulator=info,kinesis_lab=info")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(io::stderr)
         .with_target(false)

@@ -11,6 +11,7 @@ pub mod etl;
 pub mod generate;
 pub mod grade;
 pub mod infra;
+pub mod lab;
 pub mod produce;
 pub mod verify;
 
@@ -42,6 +43,7 @@ pub enum Command {
     Etl(etl::Args),
     Verify(verify::Args),
     Grade(grade::Args),
+    Lab(lab::Args),
 }
 
 /// How a command prints what it found: text for people, JSON for scripts.
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Etl(args) => etl::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Grade(args) => grade::run(args),
+        Command::Lab(args) => lab::run(args),
     }
 }
 

@@ -1,8 +1,8 @@
 //! A learner's own programs, graded (issues 12 and 22): the example solution
 //! in `examples/python/` passes both parts; consumers written the other ways
 //! learners write them pass part 1; each planted mistake fails with its lab
-//! step named. Through `cargo xtask lab`, as a learner checks a solution,
-//! against an emulator of each test's own (the lab's names are fixed, so
+//! step named. Through `kinesis-lab lab`, as a learner checks a solution
+//! (and once through `cargo xtask lab`), against an emulator of each test's own (the lab's names are fixed, so
 //! tests cannot share one).
 //!
 //! Python and boto3 come from PyPI into a venv (`target/learner-python`, or
@@ -164,17 +164,33 @@ fn program(python: &Path, dir: &Path, file: &str) -> String {
     format!("{} {}", python.display(), dir.join(file).display())
 }
 
-/// `cargo xtask lab ARGS` against `target`, with a work directory of its
+/// How a test starts the walkthrough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    /// `kinesis-lab lab`, as anyone who installed the binary runs it.
+    Binary,
+    /// `cargo xtask lab`, as in a clone: it runs the same.
+    Xtask,
+}
+
+/// The walkthrough with `args` against `target`, with a work directory of its
 /// own, and `RUST_BACKTRACE=1`, as many Rust users keep it: a grade that fails
 /// must still end as a table, never as a trace.
-fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    Command::new(cargo)
+fn lab(door: Door, target: &TestTarget, work: &Path, args: &[&str]) -> Output {
+    let bin = env!("CARGO_BIN_EXE_kinesis-lab");
+    let mut command = match door {
+        Door::Binary => Command::new(bin),
+        Door::Xtask => {
+            let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+            // This suite's own binary: an xtask that built one would re-link
+            // it under the other tests running it.
+            cargo.args(["xtask"]).env("KINESIS_LAB_BIN", bin);
+            cargo
+        }
+    };
+    command
         .current_dir(root())
-        .args(["xtask", "lab"])
-        // This suite's own binary: an xtask that built one would re-link it
-        // under the other tests running it.
-        .env("KINESIS_LAB_BIN", env!("CARGO_BIN_EXE_kinesis-lab"))
+        .arg("lab")
         .env("RUST_BACKTRACE", "1")
         .args(args)
         .arg("--endpoint-url")
@@ -182,7 +198,7 @@ fn xtask_lab(target: &TestTarget, work: &Path, args: &[&str]) -> Output {
         .arg("--work-dir")
         .arg(work)
         .output()
-        .expect("cargo xtask runs")
+        .expect("the walkthrough runs")
 }
 
 /// A grade that fails is a result: exit status 1, and no error or trace.
@@ -213,7 +229,7 @@ async fn part2(name: &str, python: &Path, dir: &Path, extra: &[&str]) -> (Output
     let etl = program(python, dir, "consumer.py");
     let mut args = vec!["part2", "--fast", "--sessions", "12", "--etl-command", &etl];
     args.extend(extra);
-    let output = xtask_lab(&target, &work, &args);
+    let output = lab(Door::Binary, &target, &work, &args);
     let sessions = work.join("sessions.jsonl");
     assert!(
         sessions.exists(),
@@ -392,8 +408,10 @@ async fn quantities_not_converted_to_int_fail_step_2_2_5() {
 }
 
 /// Part 1 with the example producer and a consumer of the example's changed
-/// by `changes`, with `extra` flags: the xtask's output.
+/// by `changes` (or `consumer`, when not empty), with `extra` flags: the
+/// walkthrough's output.
 async fn part1(
+    door: Door,
     name: &str,
     python: &Path,
     consumer: &str,
@@ -415,7 +433,7 @@ async fn part1(
         &consumer,
     ];
     args.extend(extra);
-    xtask_lab(&target, &dir.join("work"), &args)
+    lab(door, &target, &dir.join("work"), &args)
 }
 
 /// The line of the example consumer that prints a record, for the other
@@ -423,11 +441,11 @@ async fn part1(
 const PRINT: &str = r#"print(f"{shard_id} {record['SequenceNumber']} {record['PartitionKey']} {data}")"#;
 
 /// A consumer that shows records its own way passes part 1, every step.
-async fn assert_passes_part_1(name: &str, changes: &[(&str, &str, &str)]) -> String {
+async fn assert_passes_part_1(door: Door, name: &str, changes: &[(&str, &str, &str)]) -> String {
     let Some(python) = python(name) else {
         return String::new();
     };
-    let output = part1(name, &python, "", changes, &[]).await;
+    let output = part1(door, name, &python, "", changes, &[]).await;
     let stdout = text(&output.stdout).to_owned();
     assert!(
         output.status.success(),
@@ -449,10 +467,11 @@ async fn assert_passes_part_1(name: &str, changes: &[(&str, &str, &str)]) -> Str
     stdout
 }
 
-/// The example producer and consumer pass part 1.
+/// The example producer and consumer pass part 1, through `cargo xtask lab`
+/// as in a clone (the door that builds, then runs `kinesis-lab lab`).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_example_producer_and_consumer_pass_part_1() {
-    assert_passes_part_1("the_example_producer_and_consumer_pass_part_1", &[]).await;
+    assert_passes_part_1(Door::Xtask, "the_example_producer_and_consumer_pass_part_1", &[]).await;
 }
 
 /// Found when tried as a new user would: a consumer that logs each record
@@ -462,6 +481,7 @@ async fn the_example_producer_and_consumer_pass_part_1() {
 async fn a_consumer_that_logs_to_standard_error_as_the_labs_does_passes_part_1() {
     let logs = r#"logging.info("Read record %s from shard %s partition key %s: %s", record["SequenceNumber"], shard_id, record["PartitionKey"], data)"#;
     let stdout = assert_passes_part_1(
+        Door::Binary,
         "a_consumer_that_logs_to_standard_error_as_the_labs_does_passes_part_1",
         &[
             ("consumer_from_cli.py", PRINT, logs),
@@ -483,6 +503,7 @@ async fn a_consumer_that_logs_to_standard_error_as_the_labs_does_passes_part_1()
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_that_prints_only_sequence_numbers_passes_part_1() {
     assert_passes_part_1(
+        Door::Binary,
         "a_consumer_that_prints_only_sequence_numbers_passes_part_1",
         &[(
             "consumer_from_cli.py",
@@ -497,6 +518,7 @@ async fn a_consumer_that_prints_only_sequence_numbers_passes_part_1() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consumer_that_prints_boto3s_record_passes_part_1() {
     assert_passes_part_1(
+        Door::Binary,
         "a_consumer_that_prints_boto3s_record_passes_part_1",
         &[("consumer_from_cli.py", PRINT, "print(record)")],
     )
@@ -520,7 +542,7 @@ async fn a_consumer_that_pretty_prints_the_session_passes_part_1() {
             "import json\nimport time\n",
         ),
     ];
-    let output = part1(name, &python, "", &changes, &["--output", "json"]).await;
+    let output = part1(Door::Binary, name, &python, "", &changes, &["--output", "json"]).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
         panic!(
@@ -554,7 +576,15 @@ async fn a_consumer_that_skips_a_record_fails_part_1_naming_its_session() {
         return;
     };
     let skips = format!("if record['PartitionKey'] != 'a1': {PRINT}");
-    let output = part1(name, &python, "", &[("consumer_from_cli.py", PRINT, &skips)], &[]).await;
+    let output = part1(
+        Door::Binary,
+        name,
+        &python,
+        "",
+        &[("consumer_from_cli.py", PRINT, &skips)],
+        &[],
+    )
+    .await;
     let stdout = text(&output.stdout);
     assert_failed_as_a_grade(&output, name);
     assert!(
@@ -580,7 +610,7 @@ async fn a_failing_grade_is_a_table_and_exit_status_1_with_no_backtrace() {
         return;
     };
     let deaf = "echo 'listening, but printing nothing'; sleep 600; true";
-    let output = part1(name, &python, deaf, &[], &[]).await;
+    let output = part1(Door::Binary, name, &python, deaf, &[], &[]).await;
     let stdout = text(&output.stdout);
     assert_failed_as_a_grade(&output, name);
     assert!(stdout.contains("FAIL  1.3 "), "{stdout}");
@@ -603,7 +633,8 @@ async fn a_producer_that_fails_fails_steps_1_4_and_1_5_as_a_grade() {
     let dir = solution(name, &[]);
     let consumer = program(&python, &dir, "consumer_from_cli.py");
     let producer = "echo 'botocore.exceptions.NoCredentialsError: Unable to locate credentials' >&2; exit 2";
-    let output = xtask_lab(
+    let output = lab(
+        Door::Binary,
         &target,
         &dir.join("work"),
         &[
@@ -635,7 +666,8 @@ async fn an_etl_that_dies_is_reported_with_its_last_lines() {
     let target = TestTarget::with_emulator(Config::for_tests()).await;
     let dir = solution("dies", &[]);
     let dies = "echo 'cannot find my configuration' >&2; exit 3";
-    let output = xtask_lab(
+    let output = lab(
+        Door::Binary,
         &target,
         &dir.join("work"),
         &["part2", "--fast", "--sessions", "5", "--etl-command", dies],

@@ -21,6 +21,7 @@ mod offline;
 mod programs;
 mod target;
 mod verify;
+mod walkthrough;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
