@@ -40,6 +40,12 @@ pub struct Config {
     pub region: String,
     pub kinesis: KinesisOptions,
     pub firehose: FirehoseOptions,
+    /// Host names the console answers to besides the loopback ones
+    /// (127.0.0.1, localhost, [::1]): the names people reach it by when it
+    /// listens beyond loopback, in a container say. Every other name is
+    /// refused, so that a page on another site cannot point a name of its own
+    /// at the emulator and read the console.
+    pub console_hosts: Vec<String>,
 }
 
 /// The simulated Kinesis (ferrokinesis) and its AWS-like delays and limits.
@@ -92,6 +98,7 @@ impl Default for Config {
             region: "us-east-1".to_owned(),
             kinesis: KinesisOptions::default(),
             firehose: FirehoseOptions::default(),
+            console_hosts: Vec::new(),
         }
     }
 }

@@ -79,6 +79,7 @@ pub enum StartError {
 /// The three services behind the endpoint.
 struct Services {
     account_id: String,
+    console_hosts: Vec<String>,
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
     s3: s3s::service::S3Service,
@@ -131,6 +132,7 @@ impl Emulator {
         }
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
+            console_hosts: config.console_hosts.clone(),
             kinesis: kinesis.clone(),
             firehose: Firehose::new(
                 &config,
@@ -292,6 +294,7 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
                 clients: services.firehose.clients(),
                 firehose: &services.firehose,
                 metrics: services.kinesis.metrics(),
+                hosts: &services.console_hosts,
             };
             console::handle(console, request).await
         }

@@ -97,6 +97,19 @@ pub struct Args {
     #[arg(long, value_name = "ARN=COMMAND", value_parser = lambda_mapping)]
     pub lambda: Vec<(String, String)>,
 
+    /// A host name the console answers to, besides 127.0.0.1, localhost and
+    /// [::1]: the name of the machine or container people reach it by (with
+    /// --host 0.0.0.0). Repeat it, or list them, comma-separated, in
+    /// KINESIS_LAB_CONSOLE_HOSTS. Other names are refused, so that no web page
+    /// can read the console through a name of its own.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "KINESIS_LAB_CONSOLE_HOSTS",
+        value_delimiter = ','
+    )]
+    pub console_host: Vec<String>,
+
     /// How long a shard iterator lives (AWS: 5 minutes).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub iterator_ttl: Duration,
@@ -130,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             lambdas: args.lambda.into_iter().collect(),
             ..FirehoseOptions::default()
         },
+        console_hosts: args.console_host,
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(serve(config))?;

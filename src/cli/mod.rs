@@ -10,6 +10,7 @@ pub mod enrich;
 pub mod etl;
 pub mod generate;
 pub mod grade;
+pub mod health;
 pub mod infra;
 pub mod lab;
 pub mod produce;
@@ -44,6 +45,7 @@ pub enum Command {
     Verify(verify::Args),
     Grade(grade::Args),
     Lab(lab::Args),
+    Health(health::Args),
 }
 
 /// How a command prints what it found: text for people, JSON for scripts.
@@ -66,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Grade(args) => grade::run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Health(args) => health::run(args),
     }
 }
 

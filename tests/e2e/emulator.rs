@@ -325,3 +325,104 @@ async fn kill_9_loses_no_acknowledged_record() {
         "a restart after a clean stop delivered records again"
     );
 }
+
+/// `kinesis-lab health`, as a container's health check and a CI step run it:
+/// exit 0 and the version when the emulator answers; exit 1, with what to do,
+/// when nothing does; exit 1 too when something else answers there; and
+/// `--wait` waits for an emulator that is still starting.
+#[test]
+fn health_says_whether_an_emulator_answers() {
+    let health = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+            .arg("health")
+            .args(args)
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .unwrap()
+    };
+    let (mut child, url, _stdout) = start(&[]);
+    let up = health(&["--endpoint-url", &url]);
+    assert!(up.status.success(), "{}", crate::text(&up.stderr));
+    assert_eq!(
+        crate::text(&up.stdout),
+        format!(
+            "kinesis-lab emulator {} answers at {url}\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    let json = health(&["--endpoint-url", &url, "--output", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["healthy"], true);
+    assert_eq!(json["emulator"]["services"]["firehose"], "running");
+    interrupt(&child);
+    child.wait().unwrap();
+
+    // Something that answers HTTP, but is not the emulator.
+    let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stranger_url = format!("http://{}", stranger.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in stranger.incoming().flatten().take(1) {
+            let mut stream = stream;
+            let mut request = [0; 1024];
+            let _ = stream.read(&mut request);
+            let _ =
+                stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let other = health(&["--endpoint-url", &stranger_url]);
+    assert_eq!(other.status.code(), Some(1));
+    let said = crate::text(&other.stderr);
+    assert!(
+        said.contains("answers, but not as a kinesis-lab emulator: HTTP 404"),
+        "{said}"
+    );
+
+    // Nothing at all: a free port, closed again.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = health(&["--endpoint-url", &format!("http://{free}")]);
+    assert_eq!(down.status.code(), Some(1));
+    let said = crate::text(&down.stderr);
+    assert!(
+        said.contains(&format!("nothing answers at http://{free}")),
+        "{said}"
+    );
+    assert!(said.contains("Start one with `kinesis-lab emulator`"), "{said}");
+}
+
+/// `health --wait` asks until an emulator that is starting answers.
+#[test]
+fn health_wait_waits_for_an_emulator_that_is_starting() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{free}");
+    let waiting = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args(["health", "--wait", "30s", "--endpoint-url", &url])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let data = temp_path("health-wait");
+    let mut emulator = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args([
+            "emulator",
+            "--ephemeral",
+            "--port",
+            &free.port().to_string(),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = waiting.wait_with_output().unwrap();
+    interrupt(&emulator);
+    emulator.wait().unwrap();
+    assert!(waited.status.success(), "{}", crate::text(&waited.stdout));
+    assert!(crate::text(&waited.stdout).contains("answers at"));
+}

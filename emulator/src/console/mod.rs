@@ -47,6 +47,8 @@ pub struct Console<'a> {
     pub firehose: &'a Firehose,
     /// What each stream takes in, second by second (for the charts).
     pub metrics: &'a crate::kinesis::metrics::Metrics,
+    /// The names it answers to besides loopback's (`Config::console_hosts`).
+    pub hosts: &'a [String],
 }
 
 /// Whether a request is for the console.
@@ -56,7 +58,7 @@ pub fn is_console(path: &str) -> bool {
 
 /// Answers one console request.
 pub async fn handle(console: Console<'_>, request: Request<Incoming>) -> Response<Body> {
-    if let Err(refusal) = guard::check(&request) {
+    if let Err(refusal) = guard::check(&request, console.hosts) {
         return refusal.into_response();
     }
     let method = request.method().clone();

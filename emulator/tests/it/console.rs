@@ -181,6 +181,43 @@ async fn requests_from_elsewhere_are_refused() {
     assert!(listed.stream_names().is_empty(), "{:?}", listed.stream_names());
 }
 
+/// A name given in `console_hosts` (`--console-host`, for a container
+/// reached by a machine's name through a mapped port) is served on any port;
+/// its forms must still come from its own pages, and other names are refused.
+#[tokio::test]
+async fn a_name_it_was_given_is_served_and_others_still_refused() {
+    let lab = Lab::start_with(emulator::Config {
+        console_hosts: vec!["lab-box".to_owned()],
+        ..emulator::Config::for_tests()
+    })
+    .await;
+    let named = request(&lab, "GET", "/_console/", &[("Host", "lab-box:8080")], "").await;
+    assert_eq!(named.status, 200, "{}", named.body);
+    let other = request(&lab, "GET", "/_console/", &[("Host", "other-box:8080")], "").await;
+    assert_eq!(other.status, 403);
+    let form = "name=from-lab-box&mode=ON_DEMAND";
+    let forged = [
+        ("Host", "lab-box:8080"),
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    assert_eq!(
+        request(&lab, "POST", "/_console/streams", &forged, form)
+            .await
+            .status,
+        403
+    );
+    let own = [
+        ("Host", "lab-box:8080"),
+        ("Origin", "http://lab-box:8080"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let created = request(&lab, "POST", "/_console/streams", &own, form).await;
+    assert!(created.status < 400, "{} {}", created.status, created.body);
+    let listed = lab.kinesis.list_streams().send().await.unwrap();
+    assert_eq!(listed.stream_names(), ["from-lab-box"]);
+}
+
 /// Records are untrusted: HTML in a record is shown as text, and the page
 /// forbids scripts whatever it holds.
 #[tokio::test]
