@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use atomic_write_file::AtomicWriteFile;
 use serde::{Deserialize, Serialize};
 /// A position in one shard: the shard reader's own type, saved as it is.
 pub use shard_reader::ShardPosition;
@@ -76,22 +77,19 @@ impl Checkpoint {
         Ok(Some(checkpoint))
     }
 
-    /// Saves atomically: written to a temporary file, then renamed over the old
-    /// one, so a crash mid-save leaves the previous checkpoint whole.
+    /// Saves it in place of the last one, durably: a crash at any moment
+    /// leaves the last checkpoint or this one, whole, and once this returns it
+    /// is on disk (the workspace's one way to replace a file: ARCHITECTURE.md,
+    /// "Durability").
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let temporary = path.with_extension("tmp");
         let write = |error| CheckpointError::Write {
-            path: temporary.clone(),
-            error,
-        };
-        let mut file = std::fs::File::create(&temporary).map_err(write)?;
-        let json = serde_json::to_string_pretty(self).expect("a checkpoint is plain JSON");
-        file.write_all(json.as_bytes()).map_err(write)?;
-        file.sync_all().map_err(write)?;
-        std::fs::rename(&temporary, path).map_err(|error| CheckpointError::Write {
             path: path.to_owned(),
             error,
-        })
+        };
+        let json = serde_json::to_string_pretty(self).expect("a checkpoint is plain JSON");
+        let mut file = AtomicWriteFile::open(path).map_err(write)?;
+        file.write_all(json.as_bytes()).map_err(write)?;
+        file.commit().map_err(write)
     }
 }
 
@@ -125,5 +123,26 @@ mod tests {
                 .to_string()
                 .contains("is not a checkpoint file")
         );
+    }
+
+    /// A save replaces the last one whole, and leaves nothing else behind (the
+    /// ETL saves after every batch: a stray file a save would pile them up).
+    #[test]
+    fn a_save_replaces_the_last_one_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("etl.checkpoint.json");
+        for n in 0..3 {
+            let mut checkpoint = Checkpoint::new("s");
+            checkpoint
+                .shards
+                .insert("shardId-000000000000".into(), ShardPosition::After(n.to_string()));
+            checkpoint.save(&path).unwrap();
+            assert_eq!(Checkpoint::load(&path, "s").unwrap(), Some(checkpoint));
+        }
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["etl.checkpoint.json"]);
     }
 }

@@ -30,6 +30,16 @@ use serde_json::{Map, Value};
 
 use crate::session::{Session, SessionError, SessionView};
 
+/// The four keys enrichment appends to a session (lab steps 2.2.3 to 2.2.7),
+/// in the lab's order: the one list the ETL writes, and `verify` and the grade
+/// check.
+pub const ENRICHMENT_KEYS: [&str; 4] = [
+    "processing_timestamp",
+    "overall_product_quantity",
+    "overall_in_shopping_cart",
+    "total_different_products",
+];
+
 /// The four numbers and the timestamp that enrichment adds to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrichment {
@@ -66,16 +76,36 @@ impl Enrichment {
         enrichment
     }
 
-    /// The four keys as JSON members, each preceded by a comma, in the lab's order.
+    /// The four members, [`ENRICHMENT_KEYS`] with their values, in order.
+    pub fn members(&self) -> [(&'static str, Value); 4] {
+        let [timestamp, quantity, in_cart, products] = ENRICHMENT_KEYS;
+        [
+            (timestamp, Value::from(self.timestamp())),
+            (quantity, Value::from(self.overall_product_quantity)),
+            (in_cart, Value::from(self.overall_in_shopping_cart)),
+            (products, Value::from(self.total_different_products)),
+        ]
+    }
+
+    /// `processing_timestamp` as written: RFC 3339 in UTC, to the microsecond.
+    fn timestamp(&self) -> String {
+        self.processing_timestamp
+            .to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// The four members as JSON, each preceded by a comma, in the lab's order.
+    /// Written straight into the record's bytes: this is the ETL's every
+    /// record, so no JSON tree is built for it.
     fn write_members(&self, out: &mut Vec<u8>) {
         use std::io::Write;
-        let timestamp = self
-            .processing_timestamp
-            .to_rfc3339_opts(SecondsFormat::Micros, true);
+        let [timestamp, quantity, in_cart, products] = ENRICHMENT_KEYS;
         write!(
             out,
-            r#","processing_timestamp":"{timestamp}","overall_product_quantity":{},"overall_in_shopping_cart":{},"total_different_products":{}"#,
-            self.overall_product_quantity, self.overall_in_shopping_cart, self.total_different_products
+            r#","{timestamp}":"{}","{quantity}":{},"{in_cart}":{},"{products}":{}"#,
+            self.timestamp(),
+            self.overall_product_quantity,
+            self.overall_in_shopping_cart,
+            self.total_different_products
         )
         .expect("writing into memory cannot fail");
     }
@@ -151,25 +181,7 @@ pub fn is_processing_timestamp(text: &str) -> bool {
 pub fn enrich(session: Session, now: DateTime<Utc>) -> Map<String, Value> {
     let enrichment = Enrichment::of(&session, now);
     let mut record = session.into_record();
-    let timestamp = enrichment
-        .processing_timestamp
-        .to_rfc3339_opts(SecondsFormat::Micros, true);
-    let appended = [
-        ("processing_timestamp", Value::from(timestamp)),
-        (
-            "overall_product_quantity",
-            Value::from(enrichment.overall_product_quantity),
-        ),
-        (
-            "overall_in_shopping_cart",
-            Value::from(enrichment.overall_in_shopping_cart),
-        ),
-        (
-            "total_different_products",
-            Value::from(enrichment.total_different_products),
-        ),
-    ];
-    for (key, value) in appended {
+    for (key, value) in enrichment.members() {
         record.shift_remove(key);
         record.insert(key.to_owned(), value);
     }

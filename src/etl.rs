@@ -20,7 +20,8 @@
 //!    again after a restart: at least once, never lost.
 //!
 //! Asked to stop (Ctrl+C, SIGTERM), it stops at once, even in the middle of a
-//! write: the batch in hand was not checkpointed, so a restart reads it again.
+//! write: the batch in hand was not checkpointed, so a restart reads it again
+//! (at least once: a record may be written twice, never lost).
 //!
 //! The original ETL put records one at a time with PutRecord and checkpointed
 //! nothing; batching is what lets it keep up with a busy stream.
@@ -28,23 +29,21 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use base64::Engine;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::batch_writer::{Entry, WriteError, put_all};
 use crate::checkpoint::{Checkpoint, CheckpointError, ShardPosition};
 use crate::enrich::enrich_bytes;
 use crate::routing::{Destinations, Route};
-use crate::shard_reader::{ReadError, ReadRecord, ShardBatch, ShardReader, StartingPosition};
+use crate::shard_reader::{ReadError, ShardBatch, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 
+mod dead_letter;
+
 pub use crate::batch_writer::MAX_RECORD_BYTES;
-/// How much of a record a dead letter on a stream keeps when the whole record
-/// would not fit: with base64 and the letter's other fields, well under 1 MiB.
-const DEAD_LETTER_KEEPS: usize = 512 * 1024;
+pub use dead_letter::{DeadLetter, DeadLetterSink};
 
 /// What the ETL reads, where it writes, and where it keeps its position.
 #[derive(Debug, Clone)]
@@ -58,14 +57,6 @@ pub struct EtlOptions {
     /// Read with enhanced fan-out, as this registered consumer, instead of
     /// polling with GetRecords.
     pub fan_out: Option<String>,
-}
-
-/// Where records that are not valid sessions go.
-#[derive(Debug, Clone)]
-pub enum DeadLetterSink {
-    Stream(StreamName),
-    /// One JSON object per line, appended.
-    File(PathBuf),
 }
 
 /// What the ETL has done so far; in JSON, the fields of its status events.
@@ -122,8 +113,14 @@ pub enum EtlError {
     Checkpoint(#[from] CheckpointError),
 }
 
-/// Runs the ETL until `stop` resolves (then it finishes the batch in hand) or
-/// an error it cannot get past. `on_batch` sees the stats after every batch.
+/// Runs the ETL until `stop` resolves or an error it cannot get past.
+/// `on_batch` sees the stats after every batch.
+///
+/// A stop ends it at once, even in the middle of a batch: that batch was not
+/// checkpointed, so a restart from the checkpoint reads it again. Some of its
+/// records may then be written twice, none is lost: at least once, as the
+/// module says (`the_etl_stops_within_5_s_while_its_writes_keep_failing`, in
+/// the end-to-end tests, stops it mid-write and restarts it).
 pub async fn run(
     kinesis: &aws_sdk_kinesis::Client,
     options: &EtlOptions,
@@ -224,7 +221,7 @@ async fn process(
     for (origin, record) in batch.records.iter().enumerate() {
         if let Some(error) = &record.aggregate_error {
             let reason = format!("a KPL aggregate (magic and MD5 right) that cannot be taken apart: {error}");
-            dead.push(dead_letter(options.source.as_str(), record, &reason));
+            dead.push(DeadLetter::new(&options.source, record, reason));
             continue;
         }
         match enrich_bytes(&record.data, Utc::now()) {
@@ -242,12 +239,12 @@ async fn process(
                         entry.partition_key,
                         entry.size()
                     );
-                    dead.push(dead_letter(options.source.as_str(), record, &reason));
+                    dead.push(DeadLetter::new(&options.source, record, reason));
                     continue;
                 }
                 routed.entry(route).or_default().push(entry);
             }
-            Err(reason) => dead.push(dead_letter(options.source.as_str(), record, &reason.to_string())),
+            Err(reason) => dead.push(DeadLetter::new(&options.source, record, reason.to_string())),
         }
     }
     // The two destinations are written at the same time: they are different
@@ -269,10 +266,10 @@ async fn process(
         let refused = written.invalid.len() as u64;
         for (entry, reason) in written.invalid {
             let reason = format!("stream \"{stream}\" refused it: {reason}");
-            dead.push(dead_letter(
-                options.source.as_str(),
+            dead.push(DeadLetter::new(
+                &options.source,
                 &batch.records[entry.origin],
-                &reason,
+                reason,
             ));
         }
         match route {
@@ -282,89 +279,7 @@ async fn process(
     }
     if !dead.is_empty() {
         stats.dead_lettered += dead.len() as u64;
-        write_dead_letters(kinesis, &options.dead_letters, dead).await?;
+        dead_letter::write(kinesis, &options.dead_letters, dead).await?;
     }
     Ok(())
-}
-
-fn dead_letter(source: &str, record: &ReadRecord, reason: &str) -> serde_json::Value {
-    json!({
-        "reason": reason,
-        "source_stream": source,
-        "shard_id": record.shard_id,
-        "sequence_number": record.sequence_number,
-        "sub_sequence_number": record.sub_sequence,
-        "partition_key": record.partition_key,
-        "data_base64": base64::engine::general_purpose::STANDARD.encode(&record.data),
-    })
-}
-
-/// A dead letter that fits in a Kinesis record: one whose record was too big
-/// keeps its first 512 KiB, with the whole record's size and SHA-256, so the
-/// record can still be told apart and found at its sequence number.
-fn fit_for_a_stream(mut letter: serde_json::Value) -> serde_json::Value {
-    if letter.to_string().len() + letter["sequence_number"].as_str().map_or(0, str::len) <= MAX_RECORD_BYTES {
-        return letter;
-    }
-    let record = base64::engine::general_purpose::STANDARD
-        .decode(letter["data_base64"].as_str().unwrap_or_default())
-        .expect("dead_letter wrote this base64");
-    let record = record.as_slice();
-    let kept = &record[..record.len().min(DEAD_LETTER_KEEPS)];
-    letter["data_base64"] = base64::engine::general_purpose::STANDARD.encode(kept).into();
-    letter["data_truncated"] = true.into();
-    letter["data_bytes"] = record.len().into();
-    letter["data_sha256"] = format!("{:x}", Sha256::digest(record)).into();
-    letter
-}
-
-async fn write_dead_letters(
-    kinesis: &aws_sdk_kinesis::Client,
-    sink: &DeadLetterSink,
-    letters: Vec<serde_json::Value>,
-) -> Result<(), EtlError> {
-    match sink {
-        DeadLetterSink::Stream(stream) => {
-            let entries = letters
-                .into_iter()
-                .map(|letter| {
-                    let letter = fit_for_a_stream(letter);
-                    Entry {
-                        partition_key: letter["sequence_number"]
-                            .as_str()
-                            .unwrap_or("dead-letter")
-                            .to_owned(),
-                        data: letter.to_string().into_bytes(),
-                        origin: 0,
-                    }
-                })
-                .collect();
-            let written = put_all(kinesis, stream.as_str(), entries).await?;
-            // A letter cut to fit is never refused as too large; anything else
-            // refused stops the ETL before its checkpoint, so nothing is lost.
-            match written.invalid.first() {
-                None => Ok(()),
-                Some((_, reason)) => Err(EtlError::DeadLetter(format!(
-                    "stream \"{stream}\" refused {} dead letters: {reason}",
-                    written.invalid.len()
-                ))),
-            }
-        }
-        DeadLetterSink::File(path) => {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|err| EtlError::DeadLetter(format!("{}: {err}", path.display())))?;
-            let mut text = String::new();
-            for letter in &letters {
-                text.push_str(&letter.to_string());
-                text.push('\n');
-            }
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_data())
-                .map_err(|err| EtlError::DeadLetter(format!("{}: {err}", path.display())))
-        }
-    }
 }

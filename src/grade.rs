@@ -11,7 +11,7 @@
 //!   records found in the part 1 stream and everything the consumer wrote.
 //! - [`part2`]: the ETL (lab steps 2.2.3 to 2.2.8), from the records found in
 //!   the destination streams, or in the buckets.
-//! - [`seen`]: whether a record shows up in what a program wrote, in any of
+//! - `seen`: whether a record shows up in what a program wrote, in any of
 //!   the ways a learner prints one.
 //!
 //! Each check is a [`StepGrade`]: passed, or failed with how many failed and
@@ -23,7 +23,7 @@ use serde::Serialize;
 
 pub mod part1;
 pub mod part2;
-pub mod seen;
+pub(crate) mod seen;
 
 /// The grade of one check.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

@@ -85,13 +85,13 @@ pub async fn up(
     let mut streams = vec![(names.source_stream(), SOURCE_SHARDS)];
     streams.extend(routes.iter().map(|r| (r.stream.clone(), DESTINATION_SHARDS)));
     for (stream, shards) in &streams {
-        if existing.contains(stream) {
+        if existing.iter().any(|name| name == stream.as_str()) {
             continue;
         }
         let created = clients
             .kinesis
             .create_stream()
-            .stream_name(stream)
+            .stream_name(stream.as_str())
             .shard_count(*shards)
             .send()
             .await;
@@ -108,7 +108,7 @@ pub async fn up(
             &format!("stream {stream}"),
             options.timeout,
             &mut progress,
-            || stream_status(clients, stream),
+            || stream_status(clients, stream.as_str()),
         )
         .await?;
     }
@@ -172,7 +172,13 @@ pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> Re
         routes[1].stream.clone(),
     ];
     for stream in &streams {
-        match clients.kinesis.delete_stream().stream_name(stream).send().await {
+        match clients
+            .kinesis
+            .delete_stream()
+            .stream_name(stream.as_str())
+            .send()
+            .await
+        {
             Ok(_) => eprintln!("deleted stream {stream}"),
             Err(err) if is(&err, DeleteStreamError::is_resource_not_found_exception) => {}
             Err(err) => return Err(AwsError::failed(format_args!("delete stream {stream}"), &err).into()),
@@ -207,7 +213,7 @@ pub async fn status(clients: &Clients, names: &LabNames) -> Result<Vec<Status>, 
         let described = clients
             .kinesis
             .describe_stream_summary()
-            .stream_name(&stream)
+            .stream_name(stream.as_str())
             .send()
             .await;
         let (status, detail) = match described {
@@ -230,7 +236,7 @@ pub async fn status(clients: &Clients, names: &LabNames) -> Result<Vec<Status>, 
         };
         lines.push(Status {
             kind: "stream",
-            name: stream,
+            name: stream.to_string(),
             status,
             detail,
         });
@@ -332,7 +338,7 @@ async fn create_delivery_stream(
     let stream_arn = clients
         .kinesis
         .describe_stream_summary()
-        .stream_name(&route.stream)
+        .stream_name(route.stream.as_str())
         .send()
         .await
         .map_err(|err| AwsError::failed(format_args!("describe stream {}", route.stream), &err))?

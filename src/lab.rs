@@ -12,9 +12,9 @@
 //! - [`part2`]: steps 2.1 to 2.3, the ETL and Firehose, and the summary.
 //! - [`learner`]: both parts with a learner's own programs, graded.
 //! - [`teardown`]: everything both parts made, deleted.
-//! - [`supervise`]: the programs that run beside the walkthrough.
-//! - [`etl_lines`]: the ETL's events, as a person reads them.
-//! - [`narrate`]: where the walkthrough's lines go.
+//! - `supervise`: the programs that run beside the walkthrough.
+//! - `etl_lines`: the ETL's events, as a person reads them.
+//! - `narrate`: where the walkthrough's lines go.
 //!
 //! When nothing answers at the emulator's address and no other target is
 //! given, an emulator runs inside the walkthrough for as long as it takes.
@@ -28,14 +28,14 @@ use serde_json::Value;
 use crate::aws_error::AwsError;
 use crate::infra::InfraError;
 use crate::shard_reader::ReadError;
-use crate::target::{Target, TargetArgs, TargetError};
+use crate::target::{Target, TargetError};
 
-pub mod etl_lines;
+mod etl_lines;
 pub mod learner;
-pub mod narrate;
+mod narrate;
 pub mod part1;
 pub mod part2;
-pub mod supervise;
+mod supervise;
 pub mod teardown;
 
 use narrate::{Narration, shown};
@@ -59,7 +59,7 @@ pub(crate) use say;
 /// How a walkthrough runs: where, with which files, and how it reports.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub target: TargetArgs,
+    pub target: Target,
     /// Where the run keeps its files: the sessions sent, the dead letters.
     pub work_dir: PathBuf,
     /// Where the walkthrough's own emulator keeps its data, when it starts one.
@@ -153,6 +153,7 @@ impl Timing {
 pub struct Walkthrough {
     bin: PathBuf,
     work_dir: PathBuf,
+    target: Target,
     /// `--endpoint-url URL` or `--aws`, passed to every command; none for the
     /// emulator at its default address.
     target_args: Vec<String>,
@@ -176,14 +177,14 @@ impl Walkthrough {
         let mut walk = Walkthrough {
             bin,
             work_dir: options.work_dir,
-            target_args: Vec::new(),
+            target_args: options.target.flags(),
+            target: options.target.clone(),
             runtime,
             emulator: None,
             narration,
         };
-        match options.target.target() {
-            Target::Aws => walk.target_args = vec!["--aws".into()],
-            Target::Endpoint(url) => walk.target_args = vec!["--endpoint-url".into(), url],
+        match options.target {
+            Target::Aws | Target::Endpoint(_) => {}
             Target::Emulator if answers(EMULATOR_ADDRESS) => say!(
                 walk,
                 "Using the emulator already running at http://{EMULATOR_ADDRESS}; its console: \
@@ -242,15 +243,7 @@ impl Walkthrough {
     }
 
     pub fn target(&self) -> Target {
-        TargetArgs {
-            endpoint_url: self
-                .target_args
-                .iter()
-                .position(|arg| arg == "--endpoint-url")
-                .map(|i| self.target_args[i + 1].clone()),
-            aws: self.target_args.iter().any(|arg| arg == "--aws"),
-        }
-        .target()
+        self.target.clone()
     }
 
     /// The endpoint a learner's AWS code is pointed at; `None` on real AWS.

@@ -14,6 +14,7 @@
 //! live side by side on one target. [`crate::infra`] creates what these name.
 
 use crate::routing::{Destinations, Route};
+use crate::stream_name::StreamName;
 
 pub const SOURCE_STREAM: &str = "de-c2w2lab1-kinesis-data-stream";
 /// The source stream of the lab's run had 4 shards.
@@ -65,8 +66,8 @@ impl LabNames {
         &self.account
     }
 
-    pub fn source_stream(&self) -> String {
-        format!("{SOURCE_STREAM}{}", self.suffix)
+    pub fn source_stream(&self) -> StreamName {
+        StreamName::of_the_lab(format!("{SOURCE_STREAM}{}", self.suffix))
     }
 
     /// Both routes, USA first.
@@ -74,12 +75,10 @@ impl LabNames {
         Route::ALL.map(|route| RouteResources::new(route, &self.account, &self.suffix))
     }
 
-    /// The ETL's destinations, as the lab writes them on its command line.
+    /// The ETL's destinations: each route's stream.
     pub fn destinations(&self) -> Destinations {
         let [usa, international] = self.routes().map(|r| r.stream);
-        format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#)
-            .parse()
-            .expect("the lab's stream names are valid")
+        Destinations { usa, international }
     }
 
     /// The role the lab's Firehose delivery streams assume (the lab made it).
@@ -121,7 +120,7 @@ pub fn check_suffix(suffix: &str) -> Result<String, InvalidSuffix> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteResources {
     pub route: Route,
-    pub stream: String,
+    pub stream: StreamName,
     pub bucket: String,
     pub firehose: String,
     pub log_group: String,
@@ -138,7 +137,7 @@ impl RouteResources {
         };
         RouteResources {
             route,
-            stream: format!("de-c2w2lab1-{word}-data-stream{suffix}"),
+            stream: StreamName::of_the_lab(format!("de-c2w2lab1-{word}-data-stream{suffix}")),
             bucket: format!("de-c2w2lab1-{account}-{bucket_suffix}{suffix}"),
             firehose: format!("de-c2w2lab1-firehose-{word}{suffix}"),
             log_group: format!("de-c2w2lab1-firehose-{word}-log-group{suffix}"),
@@ -154,12 +153,15 @@ mod tests {
     #[test]
     fn without_a_suffix_the_names_are_the_lab_s() {
         let names = LabNames::new("123456789012");
-        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream");
+        assert_eq!(names.source_stream().as_str(), "de-c2w2lab1-kinesis-data-stream");
         let [usa, international] = names.routes();
-        assert_eq!(usa.stream, "de-c2w2lab1-usa-data-stream");
+        assert_eq!(usa.stream.as_str(), "de-c2w2lab1-usa-data-stream");
         assert_eq!(usa.bucket, "de-c2w2lab1-123456789012-usa");
         assert_eq!(usa.firehose, "de-c2w2lab1-firehose-usa");
-        assert_eq!(international.stream, "de-c2w2lab1-international-data-stream");
+        assert_eq!(
+            international.stream.as_str(),
+            "de-c2w2lab1-international-data-stream"
+        );
         assert_eq!(international.bucket, "de-c2w2lab1-123456789012-int");
         assert_eq!(international.firehose, "de-c2w2lab1-firehose-international");
         assert_eq!(
@@ -172,7 +174,10 @@ mod tests {
     #[test]
     fn a_suffix_ends_every_name() {
         let names = LabNames::with_suffix("000000000000", "e2e-42-7").unwrap();
-        assert_eq!(names.source_stream(), "de-c2w2lab1-kinesis-data-stream-e2e-42-7");
+        assert_eq!(
+            names.source_stream().as_str(),
+            "de-c2w2lab1-kinesis-data-stream-e2e-42-7"
+        );
         let [usa, international] = names.routes();
         assert_eq!(usa.bucket, "de-c2w2lab1-000000000000-usa-e2e-42-7");
         assert_eq!(
@@ -208,5 +213,12 @@ mod tests {
         }
         let longest = LabNames::with_suffix("123456789012", &"x".repeat(24)).unwrap();
         assert!(longest.routes().iter().all(|r| r.bucket.len() <= 63));
+        // The longest suffix still makes stream names Kinesis takes.
+        let names = [longest.source_stream()]
+            .into_iter()
+            .chain(longest.routes().map(|r| r.stream));
+        for name in names {
+            assert_eq!(name.as_str().parse::<StreamName>().as_ref(), Ok(&name));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - [`session`]: the lab's record, a user session, parsed and validated.
 //! - [`generator`]: the lab's hidden source producer: seeded sessions and Poisson arrival gaps.
-//! - [`producer`]: the lab's hidden producer loop: generated sessions put on a stream.
+//! - [`hidden_producer`]: the lab's hidden producer, `generate --stream`: generated sessions put on a stream.
 //! - [`enrich`]: what the ETL adds to a session (lab steps 2.2.3 to 2.2.7), a pure function.
 //! - [`routing`]: USA or International (lab step 2.2.8), and the destinations object.
 //! - [`stream_name`]: Kinesis stream names, checked before any request.
@@ -22,23 +22,21 @@
 //! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`grade`]: a learner's programs graded lab step by lab step: part 1 and part 2.
 //! - [`lab`]: the walkthrough, step by step, with the lab's programs or a learner's.
-//! - [`cli`]: the `kinesis-lab` commands, one file each.
 //! - [`fixtures`]: the generated files under `fixtures/`, and how to make them.
 
 pub mod aws_error;
 pub mod batch_writer;
 pub mod checkpoint;
-pub mod cli;
 pub mod consumer;
 pub mod enrich;
 pub mod etl;
 pub mod fixtures;
 pub mod generator;
 pub mod grade;
+pub mod hidden_producer;
 pub mod infra;
 pub mod lab;
 pub mod lab_names;
-pub mod producer;
 pub mod routing;
 pub mod session;
 pub mod stream_name;

@@ -5,7 +5,10 @@ use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kinesis_lab::cli::{self, Cli};
+
+mod cli;
+
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

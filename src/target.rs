@@ -28,21 +28,6 @@ pub const EMULATOR_URL: &str = "http://127.0.0.1:4566";
 /// The lab runs in us-east-1; so do the emulator and LocalStack by default.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
-/// The target flags, shared by every command that talks to AWS.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct TargetArgs {
-    /// Send requests to this endpoint (LocalStack, or an emulator on another
-    /// port) instead of the embedded emulator at http://127.0.0.1:4566.
-    /// Also read from AWS_ENDPOINT_URL.
-    #[arg(long, value_name = "URL", conflicts_with = "aws", global = true)]
-    pub endpoint_url: Option<String>,
-
-    /// Use real AWS, with your credentials (AWS_PROFILE, AWS_REGION, ...).
-    /// This creates resources that cost money.
-    #[arg(long, global = true)]
-    pub aws: bool,
-}
-
 /// Where requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -53,11 +38,13 @@ pub enum Target {
     Aws,
 }
 
-impl TargetArgs {
-    /// The target these flags name. `AWS_ENDPOINT_URL` counts only when
-    /// neither flag is given: `--aws` means AWS, whatever the environment says.
-    pub fn target(&self) -> Target {
-        if self.aws {
+impl Target {
+    /// The target the flags `--endpoint-url` and `--aws` name.
+    /// `AWS_ENDPOINT_URL` counts only when neither flag is given: `--aws`
+    /// means AWS, whatever the environment says. The emulator's own address
+    /// is the emulator, however it is written.
+    pub fn from_flags(endpoint_url: Option<&str>, aws: bool) -> Target {
+        if aws {
             return Target::Aws;
         }
         let from_env = || {
@@ -65,10 +52,19 @@ impl TargetArgs {
                 .ok()
                 .filter(|url| !url.is_empty())
         };
-        match self.endpoint_url.clone().or_else(from_env) {
+        match endpoint_url.map(str::to_owned).or_else(from_env) {
             Some(url) if url.trim_end_matches('/') == EMULATOR_URL => Target::Emulator,
             Some(url) => Target::Endpoint(url),
             None => Target::Emulator,
+        }
+    }
+
+    /// The flags that name this target to a `kinesis-lab` command.
+    pub fn flags(&self) -> Vec<String> {
+        match self {
+            Target::Emulator => Vec::new(),
+            Target::Endpoint(url) => vec!["--endpoint-url".to_owned(), url.clone()],
+            Target::Aws => vec!["--aws".to_owned()],
         }
     }
 }
@@ -247,29 +243,22 @@ mod tests {
 
     #[test]
     fn the_emulator_is_the_default_and_aws_is_explicit() {
-        let args = TargetArgs::default();
         // Only meaningful when the environment names no endpoint.
         if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-            assert_eq!(args.target(), Target::Emulator);
+            assert_eq!(Target::from_flags(None, false), Target::Emulator);
         }
         assert_eq!(
-            TargetArgs {
-                aws: true,
-                ..TargetArgs::default()
-            }
-            .target(),
+            Target::from_flags(Some("http://localhost:4566"), true),
             Target::Aws
         );
-        let local = TargetArgs {
-            endpoint_url: Some("http://localhost:4566".into()),
-            aws: false,
-        };
-        assert_eq!(local.target(), Target::Endpoint("http://localhost:4566".into()));
-        let same = TargetArgs {
-            endpoint_url: Some("http://127.0.0.1:4566/".into()),
-            aws: false,
-        };
-        assert_eq!(same.target(), Target::Emulator);
+        let local = Target::from_flags(Some("http://localhost:4566"), false);
+        assert_eq!(local, Target::Endpoint("http://localhost:4566".into()));
+        assert_eq!(local.flags(), ["--endpoint-url", "http://localhost:4566"]);
+        assert_eq!(
+            Target::from_flags(Some("http://127.0.0.1:4566/"), false),
+            Target::Emulator
+        );
+        assert!(Target::Emulator.flags().is_empty());
     }
 
     #[tokio::test]

@@ -16,19 +16,11 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::aws_error::AwsError;
-use crate::enrich::Enrichment;
+use crate::enrich::{ENRICHMENT_KEYS, Enrichment};
 use crate::lab_names::LabNames;
 use crate::routing::Route;
 use crate::session::Session;
 use crate::target::Clients;
-
-/// The four keys the ETL appends, in their order.
-pub const ENRICHMENT_KEYS: [&str; 4] = [
-    "processing_timestamp",
-    "overall_product_quantity",
-    "overall_in_shopping_cart",
-    "total_different_products",
-];
 
 /// Firehose's key: the prefix, the hour folders, the delivery stream's name, its
 /// version (LocalStack leaves it out), the time, a random suffix.
@@ -351,24 +343,17 @@ fn check_record(record: &Value, route: Route) -> Result<(String, Map<String, Val
     }
     let session = Session::from_record(original.clone()).map_err(|err| err.to_string())?;
     let id = session.session_id.clone();
-    let stamp = record["processing_timestamp"].as_str().unwrap_or_default();
+    let enrichment = Enrichment::of(&session, chrono::Utc::now());
+    let [(timestamp, _), numbers @ ..] = enrichment.members();
+    let stamp = record[timestamp].as_str().unwrap_or_default();
     if !crate::enrich::is_processing_timestamp(stamp) {
         return Err(format!(
-            "session {id}: processing_timestamp {stamp:?} is not a timestamp (RFC 3339, or the lab's \
+            "session {id}: {timestamp} {stamp:?} is not a timestamp (RFC 3339, or the lab's \
              naive ISO 8601)"
         ));
     }
-    let enrichment = Enrichment::of(&session, chrono::Utc::now());
-    let numbers = [
-        ("overall_product_quantity", enrichment.overall_product_quantity),
-        ("overall_in_shopping_cart", enrichment.overall_in_shopping_cart),
-        (
-            "total_different_products",
-            enrichment.total_different_products as u64,
-        ),
-    ];
     for (key, want) in numbers {
-        if record[key].as_u64() != Some(want) {
+        if record[key].as_u64() != want.as_u64() {
             return Err(format!(
                 "session {id}: {key} is {}, the lab's rule gives {want}",
                 record[key]

@@ -41,7 +41,7 @@ pub struct Config {
     pub kinesis: KinesisOptions,
     pub firehose: FirehoseOptions,
     /// Host names the console answers to besides the loopback ones
-    /// (127.0.0.1, localhost, [::1]): the names people reach it by when it
+    /// (`127.0.0.1`, `localhost`, `[::1]`): the names people reach it by when it
     /// listens beyond loopback, in a container say. Every other name is
     /// refused, so that a page on another site cannot point a name of its own
     /// at the emulator and read the console.

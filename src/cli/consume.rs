@@ -4,15 +4,14 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::bail;
-use chrono::{DateTime, SecondsFormat};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-use crate::aws_error::AwsError;
-use crate::consumer::{ConsumeOptions, consume};
-use crate::shard_reader::{ReadError, ReadRecord, ShardReader, StartingPosition};
-use crate::stream_name::StreamName;
-use crate::target::TargetArgs;
+use super::TargetArgs;
+use kinesis_lab::aws_error::AwsError;
+use kinesis_lab::consumer::{ConsumeOptions, consume};
+use kinesis_lab::shard_reader::{ReadError, ReadRecord, ShardReader};
+use kinesis_lab::stream_name::StreamName;
 
 /// Read every shard of a stream and print each record (lab step 1.3).
 ///
@@ -28,7 +27,7 @@ use crate::target::TargetArgs;
 /// Examples:
 ///   kinesis-lab consume --stream de-c2w2lab1-kinesis-data-stream-cli
 ///   kinesis-lab consume --stream de-c2w2lab1-usa-data-stream --from latest
-///   kinesis-lab consume --stream s --from at-timestamp 2026-11-22T17:00:00Z --no-follow --output json
+///   kinesis-lab consume --stream s --from 2026-11-22T17:00:00Z --no-follow --output json
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -37,9 +36,9 @@ pub struct Args {
     pub stream: StreamName,
 
     /// Where to start: trim-horizon (the oldest record), latest (only new ones),
-    /// or at-timestamp TS (RFC 3339, e.g. 2026-11-22T17:00:00Z).
-    #[arg(long, num_args = 1..=2, value_names = ["POSITION", "TS"], default_values = ["trim-horizon"])]
-    pub from: Vec<String>,
+    /// or a time in RFC 3339 (the first record at or after it, e.g. 2026-11-22T17:00:00Z).
+    #[arg(long, value_name = "WHERE", default_value = "trim-horizon")]
+    pub from: super::StartFrom,
 
     /// Stop after this many records.
     #[arg(long, value_name = "N")]
@@ -60,7 +59,7 @@ pub struct Args {
 pub use super::Output;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let start = starting_position(&args.from)?;
+    let start = args.from.0;
     super::runtime()?.block_on(async {
         let stop = super::stop_signal()?;
         let clients = args.target.target().connect().await?;
@@ -84,29 +83,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn starting_position(from: &[String]) -> anyhow::Result<StartingPosition> {
-    match from {
-        [position] if position == "trim-horizon" => Ok(StartingPosition::TrimHorizon),
-        [position] if position == "latest" => Ok(StartingPosition::Latest),
-        [position, timestamp] if position == "at-timestamp" => {
-            let at = DateTime::parse_from_rfc3339(timestamp).map_err(|err| {
-                anyhow::anyhow!("--from at-timestamp {timestamp:?}: {err}\nGive the time in RFC 3339, e.g. 2026-11-22T17:00:00Z")
-            })?;
-            Ok(StartingPosition::AtTimestamp(at.to_utc()))
-        }
-        [position] if position == "at-timestamp" => {
-            bail!("--from at-timestamp needs a time after it, e.g. --from at-timestamp 2026-11-22T17:00:00Z")
-        }
-        [position, _] if position == "trim-horizon" || position == "latest" => {
-            bail!("--from {position} takes no time; only at-timestamp does")
-        }
-        other => bail!(
-            "unknown --from {:?}; use trim-horizon, latest or at-timestamp TS",
-            other.join(" ")
-        ),
-    }
 }
 
 fn print_record(record: &ReadRecord, output: Output) -> io::Result<()> {
@@ -143,46 +119,4 @@ fn print_record(record: &ReadRecord, output: Output) -> io::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn starting_positions() {
-        let from =
-            |words: &[&str]| starting_position(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
-        assert_eq!(from(&["trim-horizon"]).unwrap(), StartingPosition::TrimHorizon);
-        assert_eq!(from(&["latest"]).unwrap(), StartingPosition::Latest);
-        let at = from(&["at-timestamp", "2026-11-22T17:00:00+01:00"]).unwrap();
-        assert_eq!(
-            at,
-            StartingPosition::AtTimestamp("2026-11-22T16:00:00Z".parse().unwrap())
-        );
-        assert!(
-            from(&["at-timestamp"])
-                .unwrap_err()
-                .to_string()
-                .contains("needs a time after it")
-        );
-        assert!(
-            from(&["at-timestamp", "yesterday"])
-                .unwrap_err()
-                .to_string()
-                .contains("RFC 3339")
-        );
-        assert!(
-            from(&["latest", "x"])
-                .unwrap_err()
-                .to_string()
-                .contains("takes no time")
-        );
-        assert!(
-            from(&["oldest"])
-                .unwrap_err()
-                .to_string()
-                .contains("unknown --from")
-        );
-    }
 }

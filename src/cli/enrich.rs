@@ -1,5 +1,5 @@
 //! `kinesis-lab enrich`: the ETL's enrichment, offline, over JSON lines. The
-//! loop is the library's ([`crate::enrich::lines`]); this file opens the files
+//! loop is the library's ([`kinesis_lab::enrich::lines`]); this file opens the files
 //! and reports.
 
 use std::fs::File;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use chrono::Utc;
 
-use crate::enrich::lines::enrich_lines;
+use kinesis_lab::enrich::lines::enrich_lines;
 
 /// Enrich sessions given as JSON lines, as the lab's ETL does (steps 2.2.3 to 2.2.7)
 ///

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::NamesArgs;
-use crate::aws_error::AwsError;
-use crate::batch_writer::WriteError;
-use crate::etl::{self, DeadLetterSink, EtlError, EtlOptions};
-use crate::lab_names::LabNames;
-use crate::routing::Destinations;
-use crate::shard_reader::{ReadError, StartingPosition};
-use crate::stream_name::StreamName;
-use crate::target::TargetArgs;
+use super::TargetArgs;
+use kinesis_lab::aws_error::AwsError;
+use kinesis_lab::batch_writer::WriteError;
+use kinesis_lab::etl::{self, DeadLetterSink, EtlError, EtlOptions};
+use kinesis_lab::lab_names::LabNames;
+use kinesis_lab::routing::Destinations;
+use kinesis_lab::shard_reader::ReadError;
+use kinesis_lab::stream_name::StreamName;
 
 /// Run the lab's streaming ETL: enrich every session and route it (step 2.2)
 ///
@@ -71,9 +71,10 @@ pub struct Args {
     pub forget_checkpoint: bool,
 
     /// Where to start in shards with no checkpoint: trim-horizon (everything
-    /// still in the stream, as the lab's ETL does) or latest (only new records).
-    #[arg(long, value_enum, default_value = "trim-horizon")]
-    pub from: From,
+    /// still in the stream, as the lab's ETL does), latest (only new records),
+    /// or a time in RFC 3339 (the first record at or after it).
+    #[arg(long, value_name = "WHERE", default_value = "trim-horizon")]
+    pub from: super::StartFrom,
 
     /// Read with enhanced fan-out: Kinesis pushes each shard's records to this
     /// ETL over HTTP/2 (SubscribeToShard) as they arrive, instead of the ETL
@@ -106,12 +107,6 @@ pub struct Args {
     pub target: TargetArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum From {
-    TrimHorizon,
-    Latest,
-}
-
 /// How often the status line is printed when standard error is not a terminal.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
@@ -122,7 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = EtlOptions {
         source: match &args.source_stream {
             Some(stream) => stream.clone(),
-            None => names.source_stream().parse()?,
+            None => names.source_stream(),
         },
         destinations: args.dest_streams.clone().unwrap_or_else(|| names.destinations()),
         dead_letters: match &args.dead_letter_stream {
@@ -130,10 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => DeadLetterSink::File(args.dead_letter_file.clone()),
         },
         checkpoint: args.checkpoint.clone(),
-        start: match args.from {
-            From::TrimHorizon => StartingPosition::TrimHorizon,
-            From::Latest => StartingPosition::Latest,
-        },
+        start: args.from.0,
         fan_out: args.efo.then(|| args.consumer_name.clone()),
     };
     if let (true, Some(path)) = (args.forget_checkpoint, &args.checkpoint) {

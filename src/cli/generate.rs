@@ -1,5 +1,5 @@
 //! `kinesis-lab generate`: the lab's hidden source producer, rebuilt. The
-//! producer's loop is the library's ([`crate::producer`]); this file prints
+//! producer's loop is the library's ([`kinesis_lab::producer`]); this file prints
 //! sessions, or runs the producer with a progress bar.
 
 use std::io::{self, BufWriter, Write};
@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::generator::SessionGenerator;
-use crate::producer::{self, ProducerOptions, Progress};
-use crate::stream_name::StreamName;
-use crate::target::TargetArgs;
+use super::TargetArgs;
+use kinesis_lab::generator::SessionGenerator;
+use kinesis_lab::hidden_producer::{self, ProducerOptions, Progress};
+use kinesis_lab::stream_name::StreamName;
 
 /// Make user sessions like the ones the lab's hidden producer sent
 ///
@@ -110,7 +110,7 @@ async fn put(args: &Args, stream: &StreamName, seed: u64) -> anyhow::Result<Exit
         mean_gap: args.mean_gap,
         aggregate: args.aggregate,
     };
-    let produced = producer::produce(&clients, stream, options, stop, |event| match event {
+    let produced = hidden_producer::produce(&clients, stream, options, stop, |event| match event {
         Progress::Waiting(gap) => progress.set_message(format!("(next in {:.1} s)", gap.as_secs_f64())),
         Progress::Put(put) => progress.set_position(put),
         Progress::Retrying { wait, error } => {

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::TargetArgs;
 use super::{NamesArgs, Output};
-use crate::grade::failed_steps;
-use crate::grade::part2::{self, Found, Grade};
-use crate::shard_reader::{ShardReader, StartingPosition};
-use crate::target::{Clients, TargetArgs};
-use crate::verify;
-use crate::wait::{Look, Patience};
+use kinesis_lab::grade::failed_steps;
+use kinesis_lab::grade::part2::{self, Found, Grade};
+use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
+use kinesis_lab::target::Clients;
+use kinesis_lab::verify;
+use kinesis_lab::wait::{Look, Patience};
 
 /// Grade an ETL's work, one line per lab step, from the sessions it was sent
 ///
@@ -89,12 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Everything in both destination streams, graded.
 async fn grade_streams(
     clients: &Clients,
-    names: &crate::lab_names::LabNames,
+    names: &kinesis_lab::lab_names::LabNames,
     sent: &[serde_json::Map<String, serde_json::Value>],
 ) -> anyhow::Result<Grade> {
     let mut found = Vec::new();
     let destinations = names.destinations();
-    for route in crate::routing::Route::ALL {
+    for route in kinesis_lab::routing::Route::ALL {
         let stream = destinations.stream_for(route);
         let mut reader = ShardReader::open(
             clients.kinesis.clone(),
@@ -127,7 +128,7 @@ fn arrived(grade: &Grade) -> usize {
 /// or `wait` has passed.
 async fn grade_buckets(
     clients: &Clients,
-    names: &crate::lab_names::LabNames,
+    names: &kinesis_lab::lab_names::LabNames,
     sent: &[serde_json::Map<String, serde_json::Value>],
     in_streams: usize,
     wait: Duration,

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
 use super::Output;
-use crate::target::EMULATOR_URL;
+use kinesis_lab::target::EMULATOR_URL;
 
 /// Check that a kinesis-lab emulator answers: exit 0 when it does, 1 when not
 ///

@@ -6,9 +6,10 @@ use std::time::Duration;
 use super::NamesArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::infra::{self, InfraError, UpEvent, UpOptions};
-use crate::lab_names::DEFAULT_BUFFER_INTERVAL;
-use crate::target::{Target, TargetArgs};
+use super::TargetArgs;
+use kinesis_lab::infra::{self, InfraError, UpEvent, UpOptions};
+use kinesis_lab::lab_names::DEFAULT_BUFFER_INTERVAL;
+use kinesis_lab::target::Target;
 
 /// Create, inspect or delete the lab's part 2 infrastructure (steps 2.1.1 to 2.1.4)
 ///

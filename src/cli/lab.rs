@@ -1,13 +1,13 @@
 //! `kinesis-lab lab`: the lab, step by step, with the lab's programs or a
-//! learner's own (the walkthrough itself is [`crate::lab`]).
+//! learner's own (the walkthrough itself is [`kinesis_lab::lab`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Output;
-use crate::lab::{self, LabError, Options, Timing, Walkthrough};
-use crate::lab_names::CLI_STREAM;
-use crate::target::TargetArgs;
+use super::TargetArgs;
+use kinesis_lab::lab::{self, LabError, Options, Timing, Walkthrough};
+use kinesis_lab::lab_names::CLI_STREAM;
 
 /// Walk through the lab, step by step: part1, part2, or one step of either
 ///
@@ -135,7 +135,7 @@ enum Part2Step {
 /// a result (its table, then exit status 1), not an error.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let walk = Walkthrough::open(Options {
-        target: args.target,
+        target: args.target.target(),
         work_dir: args.work_dir,
         emulator_data_dir: args.data_dir,
         json: args.output == Output::Json,

@@ -6,10 +6,10 @@ use anyhow::{Context, bail};
 use aws_sdk_kinesis::primitives::Blob;
 use serde_json::Value;
 
-use crate::aws_error::put_record_failed;
-use crate::session::MAX_SESSION_ID_CHARS;
-use crate::stream_name::StreamName;
-use crate::target::TargetArgs;
+use super::TargetArgs;
+use kinesis_lab::aws_error::put_record_failed;
+use kinesis_lab::session::MAX_SESSION_ID_CHARS;
+use kinesis_lab::stream_name::StreamName;
 
 /// Put one record on a stream, as the lab's producer does (step 1.4).
 ///

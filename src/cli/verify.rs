@@ -9,9 +9,9 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use super::NamesArgs;
-use crate::target::TargetArgs;
-use crate::wait::{Look, Patience};
-use crate::{infra, verify};
+use super::TargetArgs;
+use kinesis_lab::wait::{Look, Patience};
+use kinesis_lab::{infra, verify};
 
 /// Check what Firehose delivered to the lab's buckets, record by record
 ///

@@ -3,7 +3,7 @@
 //!
 //! Whether the producer's records reached the stream is read from the stream
 //! itself, never from what the producer printed; whether the consumer saw
-//! them is read from its words, in whatever format it chose ([`super::seen`]).
+//! them is read from its words, in whatever format it chose (`seen`).
 //!
 //! | step | check |
 //! |---|---|

@@ -32,10 +32,9 @@ use serde_json::{Map, Value};
 
 use super::{Failure, StepGrade};
 
-use crate::enrich::{self, Enrichment};
+use crate::enrich::{self, ENRICHMENT_KEYS, Enrichment};
 use crate::routing::Route;
 use crate::session::Session;
-use crate::verify::ENRICHMENT_KEYS;
 
 /// A record found downstream, and where.
 #[derive(Debug, Clone)]
@@ -155,16 +154,17 @@ fn check_session(sent: &Map<String, Value>, (route, found): &(Route, Value)) -> 
         return std::array::from_fn(|_| Ok(()));
     };
     let want = Enrichment::of(&session, chrono::Utc::now());
+    let [(timestamp, _), quantity, in_cart, products] = want.members();
 
-    let timestamp = match field("processing_timestamp") {
+    let timestamp = match field(timestamp) {
         Some(Value::String(text)) if enrich::is_processing_timestamp(text) => Ok(()),
         other => Err((
             "a timestamp, such as 2024-09-22T04:30:50.634511 or 2024-09-22T04:30:50.634511Z".to_owned(),
             shown(other),
         )),
     };
-    let number = |key: &str, want: u64| match field(key) {
-        Some(value) if value.as_u64() == Some(want) => Ok(()),
+    let number = |(key, want): (&str, Value)| match field(key) {
+        Some(value) if value.as_u64().is_some() && value.as_u64() == want.as_u64() => Ok(()),
         other => Err((want.to_string(), shown(other))),
     };
     let want_route = Route::of(&session);
@@ -181,9 +181,9 @@ fn check_session(sent: &Map<String, Value>, (route, found): &(Route, Value)) -> 
     };
     [
         timestamp,
-        number("overall_product_quantity", want.overall_product_quantity),
-        number("overall_in_shopping_cart", want.overall_in_shopping_cart),
-        number("total_different_products", want.total_different_products as u64),
+        number(quantity),
+        number(in_cart),
+        number(products),
         routed,
         keys,
         Ok(()),

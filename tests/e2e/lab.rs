@@ -154,7 +154,7 @@ async fn part_2_every_session_lands_once_enriched_in_its_bucket() {
     ]));
 
     // The sessions, as the lab's producer sends them...
-    let source = target.names.source_stream();
+    let source = target.names.source_stream().to_string();
     let put = kinesis_lab(
         &target.args(&[
             "generate",

@@ -552,11 +552,7 @@ async fn a_missing_stream_is_worded_the_same_by_every_command() {
     ];
     // The target as the commands name it from --endpoint-url (the embedded
     // emulator's address is named as such, whoever answers there).
-    let target = kinesis_lab::target::TargetArgs {
-        endpoint_url: Some(url.clone()),
-        aws: false,
-    }
-    .target();
+    let target = kinesis_lab::target::Target::from_flags(Some(&url), false);
     let wording = kinesis_lab::aws_error::AwsError::StreamMissing {
         stream: missing.clone(),
         target: target.to_string(),

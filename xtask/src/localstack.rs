@@ -13,6 +13,7 @@
 //! LocalStack job, so that what runs here, what `.ci/run` tests and what the
 //! workflow tests can never drift apart.
 
+mod dirs;
 mod host;
 mod install;
 

@@ -112,7 +112,7 @@ fn drive(emulator: &mut Child, soak: Soak) -> anyhow::Result<()> {
                 .collect();
             let stream = &streams[(put / per_tick as u64 % 2) as usize];
             // Throttled records are sent again, so every record counted is stored.
-            let written = put_all(&clients.kinesis, stream, entries).await?;
+            let written = put_all(&clients.kinesis, stream.as_str(), entries).await?;
             put += (per_tick - written.invalid.len()) as u64;
             if Instant::now() >= next_sample {
                 next_sample += sample_every;

@@ -16,8 +16,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Value, json};
 
-use super::delivery::key::{Prefix, PrefixKind};
 use super::error::FirehoseError;
+use super::prefix::{Prefix, PrefixKind};
 use super::processing::Processing;
 use super::validate::{self, BUCKET_ARN_PATTERN, Object, ROLE_ARN_PATTERN};
 

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use super::processing::Failure;
+use super::failure::Failure;
 
 /// How long one invocation may take (a Firehose Lambda may take 5 minutes).
 const TIMEOUT: Duration = Duration::from_secs(300);

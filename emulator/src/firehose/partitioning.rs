@@ -25,7 +25,7 @@ use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Ctx, Vars, data, unwrap_valr};
 use jaq_json::Val;
 
-use super::processing::Failure;
+use super::failure::Failure;
 
 /// The error code AWS gives a record it could not partition.
 pub const FAILED: &str = "DynamicPartitioning.MetadataExtractionFailed";

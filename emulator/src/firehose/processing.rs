@@ -28,6 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
 
 use super::error::FirehoseError;
+use super::failure::Failure;
 use super::partitioning::MetadataQuery;
 use super::validate::{self, Object};
 
@@ -48,13 +49,6 @@ pub struct Processing {
 enum SubRecords {
     Json,
     Delimited(Vec<u8>),
-}
-
-/// Why a record could not be processed, as an error record names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub code: &'static str,
-    pub message: String,
 }
 
 impl Processing {

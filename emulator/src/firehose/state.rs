@@ -22,6 +22,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use atomic_write_file::AtomicWriteFile;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -302,11 +303,13 @@ impl StreamState {
     }
 }
 
-/// Replaces a file in one step: a crash leaves the old one or the new one.
+/// Replaces a file durably: a crash leaves the old one or the new one, and
+/// once this returns the new one is on disk (the workspace's one way to
+/// replace a file: ARCHITECTURE.md, "Durability").
 fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = path.with_extension("tmp");
-    fs::write(&temp, bytes)?;
-    fs::rename(&temp, path)
+    let mut file = AtomicWriteFile::open(path)?;
+    file.write_all(bytes)?;
+    file.commit()
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use atomic_write_file::AtomicWriteFile;
 use ferrokinesis::persistence::PersistentStream;
 use ferrokinesis::sequence::{parse_sequence, resolve_shard_id, shard_ix_to_hex};
 use ferrokinesis::store::Store;
@@ -236,8 +237,9 @@ impl Journal {
     /// expired, was trimmed or was deleted is left out. Called with the puts'
     /// turn held, so that no record is stored meanwhile.
     pub async fn compact(&self) -> io::Result<()> {
-        let temp = self.dir.join(format!("{RECORDS}.tmp"));
-        let mut out = BufWriter::new(File::create(&temp)?);
+        // Replaced as every file of the workspace is (ARCHITECTURE.md,
+        // "Durability"): a crash leaves the old log or the new one, whole.
+        let mut out = BufWriter::new(AtomicWriteFile::open(self.dir.join(RECORDS))?);
         for name in self.store.list_stream_names().await {
             let Ok(stream) = self.store.get_stream(&name).await else {
                 continue;
@@ -271,11 +273,10 @@ impl Journal {
             }
         }
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        let size = file.metadata()?.len();
+        let size = file.as_file().metadata()?.len();
         let mut log = self.log.lock().expect("journal log");
         log.flush()?;
-        fs::rename(&temp, self.dir.join(RECORDS))?;
+        file.commit()?;
         *log = BufWriter::new(OpenOptions::new().append(true).open(self.dir.join(RECORDS))?);
         self.log_bytes.store(size, Ordering::Relaxed);
         Ok(())
@@ -361,9 +362,11 @@ impl Journal {
         if bytes == *saved {
             return Ok(());
         }
-        let temp = self.dir.join(format!("{STREAMS}.tmp"));
-        fs::write(&temp, &bytes)?;
-        fs::rename(&temp, self.dir.join(STREAMS))?;
+        // Replaced durably, as every file of the workspace is (ARCHITECTURE.md,
+        // "Durability").
+        let mut file = AtomicWriteFile::open(self.dir.join(STREAMS))?;
+        file.write_all(&bytes)?;
+        file.commit()?;
         *saved = bytes;
         Ok(())
     }

@@ -33,6 +33,7 @@
 //! With a durable data directory, [`journal`] keeps every acknowledged record
 //! on disk, so that a restart, even after a crash, goes on where it stopped.
 
+pub mod at_timestamp;
 pub mod cap;
 pub mod capacity;
 pub mod describe;
@@ -242,6 +243,15 @@ impl Kinesis {
                 }
             },
             _ => body,
+        };
+        // An AT_TIMESTAMP iterator past a shard's last record is corrected
+        // (`at_timestamp`), with the puts' turn held until it is answered.
+        let (_turn, body) = match operation == "GetShardIterator" && at_timestamp::asks(&body) {
+            true => {
+                let turn = self.puts.clone().lock_owned().await;
+                (Some(turn), at_timestamp::correct(&self.store, body).await)
+            }
+            false => (None, body),
         };
         let stream = stream_name(&body);
         let request = Request::from_parts(parts, Body::from(body.clone()));

@@ -71,6 +71,48 @@ async fn at_timestamp_is_precise_to_the_millisecond() {
     panic!("never saw two records of the same second told apart");
 }
 
+/// Found by the shard reader's own tests: an AT_TIMESTAMP iterator for a time
+/// after a shard's last record started at the shard's first record, so a
+/// reader starting at a time read all of a quiet shard again. On AWS it waits
+/// at the end: it gives the next record put, and nothing older.
+#[tokio::test]
+async fn at_timestamp_after_the_last_record_gives_only_what_comes_next() {
+    let lab = Lab::start().await;
+    lab.create_stream("quiet", 1).await;
+    let put = |data: &'static str| {
+        lab.kinesis
+            .put_record()
+            .stream_name("quiet")
+            .partition_key("k")
+            .data(Blob::new(data))
+            .send()
+    };
+    put("old 1").await.unwrap();
+    put("old 2").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let since = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let iterator = lab
+        .kinesis
+        .get_shard_iterator()
+        .stream_name("quiet")
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+        .timestamp(DateTime::from_millis(since.timestamp_millis()))
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let read = |iterator: String| lab.kinesis.get_records().shard_iterator(iterator).send();
+    let first = read(iterator).await.unwrap();
+    assert!(first.records().is_empty(), "{:?}", first.records());
+    put("new").await.unwrap();
+    let next = read(first.next_shard_iterator.unwrap()).await.unwrap();
+    let data: Vec<&[u8]> = next.records().iter().map(|r| r.data().as_ref()).collect();
+    assert_eq!(data, [b"new".as_slice()]);
+}
+
 /// Finding: `MillisBehindLatest` was always 0, so a consumer's lag always
 /// read "0 ms". Now a reader behind the tip is told how old the oldest record
 /// it has not read is, and 0 once it has read everything.

@@ -22,7 +22,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -30,41 +30,9 @@ use anyhow::{Context, bail};
 use rustix::process::{Pid, Signal};
 use xshell::{Shell, cmd};
 
+use super::dirs::Dirs;
 use super::install::{self, LOCALSTACK_VERSION};
 use super::{ADDRESS, wait_until_it_answers};
-
-/// Where host mode keeps LocalStack, its files, its log and its process id.
-pub struct Dirs {
-    root: PathBuf,
-}
-
-impl Dirs {
-    pub fn new(project_root: &Path) -> Self {
-        Dirs {
-            root: project_root.join("target/localstack-host"),
-        }
-    }
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-    pub fn venv(&self) -> PathBuf {
-        self.root.join("venv")
-    }
-    /// Written once pip has installed everything into the venv.
-    pub fn venv_done(&self) -> PathBuf {
-        self.venv().join("kinesis-lab-installed")
-    }
-    /// LocalStack's FILESYSTEM_ROOT: what its image keeps under / lives here.
-    pub fn filesystem_root(&self) -> PathBuf {
-        self.root.join("fs")
-    }
-    fn log(&self) -> PathBuf {
-        self.root.join("localstack.log")
-    }
-    fn pid_file(&self) -> PathBuf {
-        self.root.join("supervisor.pid")
-    }
-}
 
 /// How the supervisor keeps LocalStack's servers off the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

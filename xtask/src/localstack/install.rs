@@ -16,7 +16,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
-use super::host::Dirs;
+use super::dirs::Dirs;
 
 pub const LOCALSTACK_VERSION: &str = "4.14.0";
 /// The kinesis-mock release LocalStack 4.14.0 asks npm for (`kinesis-local`).

@@ -8,7 +8,7 @@
 //! 3. Buffer them until the buffering hints say "deliver" ([`buffer`]): one
 //!    buffer for the records, or with dynamic partitioning one per partition
 //!    ([`crate::firehose::partitioning`]), and one per kind of error record.
-//! 4. Seal a buffer into an object with its final key ([`key`]), compressed if
+//! 4. Seal a buffer into an object with its final key ([`super::prefix`]), compressed if
 //!    asked, and queue it.
 //! 5. Write the queued objects to S3, in order. When S3 refuses (say the bucket
 //!    does not exist yet), the object stays queued and is retried with growing
@@ -24,7 +24,6 @@
 
 pub mod buffer;
 pub mod compress;
-pub mod key;
 pub mod ledger;
 pub mod source;
 
@@ -46,9 +45,11 @@ use self::buffer::{Batch, Buffer};
 use self::ledger::Ledger;
 use self::source::{KinesisSource, SourceError};
 use super::destination::S3Destination;
+use super::failure::Failure;
 use super::lambda;
 use super::partitioning::{self, Extracted, MAX_ACTIVE_PARTITIONS, PartitionKeys};
-use super::processing::{Failure, Processing};
+use super::prefix;
+use super::processing::Processing;
 use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
 
@@ -618,7 +619,7 @@ impl Worker {
             Target::Errors(error_type) => (&self.destination.error_prefix, Some(*error_type), &no_keys),
             Target::Records(keys) => (&self.destination.prefix, None, keys),
         };
-        let key = key::object_key(
+        let key = prefix::object_key(
             prefix,
             error_type,
             keys,

@@ -1,4 +1,6 @@
-//! Where Firehose puts an object: the key, built as AWS builds it.
+//! A destination's `Prefix` and `ErrorOutputPrefix`, parsed once when the
+//! delivery stream is created ([`super::destination`]), and the object keys
+//! delivery builds with them ([`super::delivery`]), as AWS builds them:
 //!
 //! `<evaluated Prefix><name>-<version>-YYYY-MM-DD-HH-MM-SS-<random>[.gz]`
 //!
@@ -13,8 +15,8 @@
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 
-use crate::firehose::partitioning::{Extracted, PartitionKeys};
-use crate::firehose::processing::Failure;
+use super::failure::Failure;
+use super::partitioning::{Extracted, PartitionKeys};
 
 /// A prefix, parsed and checked once when the delivery stream is created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +108,7 @@ impl Prefix {
         let evaluated = literal + keys.0.values().map(String::len).sum::<usize>();
         if evaluated > MAX_EVALUATED_LEN {
             return Err(Failure {
-                code: crate::firehose::partitioning::FAILED,
+                code: super::partitioning::FAILED,
                 message: format!(
                     "the prefix evaluated with this record's partition keys is over {MAX_EVALUATED_LEN} characters"
                 ),
