@@ -74,6 +74,7 @@ fn options() -> EtlOptions {
         checkpoint: None,
         start: StartingPosition::TrimHorizon,
         fan_out: None,
+        leases: None,
     }
 }
 

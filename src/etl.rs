@@ -34,16 +34,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::batch_writer::{Entry, WriteError, put_all};
-use crate::checkpoint::{Checkpoint, CheckpointError, ShardPosition};
+use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::enrich::enrich_bytes;
 use crate::routing::{Destinations, Route};
 use crate::shard_reader::{ReadError, ShardBatch, ShardReader, StartingPosition};
 use crate::stream_name::StreamName;
 
 mod dead_letter;
+mod positions;
+mod workers;
 
 pub use crate::batch_writer::MAX_RECORD_BYTES;
 pub use dead_letter::{DeadLetter, DeadLetterSink};
+pub use positions::PositionStore;
+pub use workers::LeaseOptions;
 
 /// What the ETL reads, where it writes, and where it keeps its position.
 #[derive(Debug, Clone)]
@@ -57,6 +61,9 @@ pub struct EtlOptions {
     /// Read with enhanced fan-out, as this registered consumer, instead of
     /// polling with GetRecords.
     pub fan_out: Option<String>,
+    /// Share the source's shards with other workers through this lease table
+    /// (then `checkpoint` is unused: the checkpoints are in the leases).
+    pub leases: Option<LeaseOptions>,
 }
 
 /// What the ETL has done so far; in JSON, the fields of its status events.
@@ -111,6 +118,8 @@ pub enum EtlError {
     DeadLetter(String),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
 }
 
 /// Runs the ETL until `stop` resolves or an error it cannot get past.
@@ -127,26 +136,30 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
     mut on_batch: impl FnMut(&Stats),
 ) -> Result<Stats, EtlError> {
-    let mut checkpoint = match &options.checkpoint {
+    if let Some(leases) = &options.leases {
+        return workers::run(kinesis, options, leases, stop, on_batch).await;
+    }
+    let checkpoint = match &options.checkpoint {
         Some(path) => Checkpoint::load(path, options.source.as_str())?,
         None => None,
     };
-    let (client, source, positions) = (
+    let (client, source, saved) = (
         kinesis.clone(),
         options.source.as_str(),
         checkpoint.as_ref().map(|c| &c.shards),
     );
     let mut reader = match &options.fan_out {
-        Some(consumer) => {
-            ShardReader::open_fan_out(client, source, consumer, options.start, positions).await?
-        }
-        None => ShardReader::open(client, source, options.start, positions).await?,
+        Some(consumer) => ShardReader::open_fan_out(client, source, consumer, options.start, saved).await?,
+        None => ShardReader::open(client, source, options.start, saved).await?,
     }
     // As many records a read as Kinesis gives: a shard is read 5 times a
     // second at most, so at 1,000 a read a busy shard would give 5,000
     // records a second, whatever the machine could do.
     .with_limit(10_000);
-    let checkpoint = checkpoint.get_or_insert_with(|| Checkpoint::new(options.source.as_str()));
+    let mut store = positions::CheckpointFile {
+        checkpoint: checkpoint.unwrap_or_else(|| Checkpoint::new(options.source.as_str())),
+        path: options.checkpoint.clone(),
+    };
     // The next batches are read while this one is written: a read and a
     // write at the same time keep both cores of a small machine busy. The
     // batches still come one by one, in order, and each is checkpointed only
@@ -180,17 +193,7 @@ pub async fn run(
         }
 
         // Only now are this batch's records safely written.
-        let position = match (batch.ended, batch.records.last()) {
-            (true, _) => Some(ShardPosition::Finished),
-            (false, Some(last)) => Some(ShardPosition::After(last.sequence_number.clone())),
-            (false, None) => None,
-        };
-        if let Some(position) = position {
-            checkpoint.shards.insert(batch.shard_id.clone(), position);
-            if let Some(path) = &options.checkpoint {
-                checkpoint.save(path)?;
-            }
-        }
+        store.save(&batch).await?;
         on_batch(&stats);
     }
 }

@@ -107,6 +107,8 @@ pub enum LabError {
     #[error("cannot start an emulator: {0}")]
     Emulator(#[from] emulator::StartError),
     #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+    #[error(transparent)]
     Target(#[from] TargetError),
     #[error(transparent)]
     Infra(#[from] InfraError),
@@ -129,20 +131,24 @@ pub struct Timing {
     pub mean_gap: &'static str,
     pub buffer_interval: u32,
     pub sessions: u64,
+    /// ETL workers sharing the source's shards (`--workers`); 1: the lab's one ETL.
+    pub workers: usize,
 }
 
 impl Timing {
-    pub fn new(fast: bool, sessions: u64) -> Timing {
+    pub fn new(fast: bool, sessions: u64, workers: usize) -> Timing {
         match fast {
             true => Timing {
                 mean_gap: "200ms",
                 buffer_interval: 1,
                 sessions,
+                workers,
             },
             false => Timing {
                 mean_gap: "10s",
                 buffer_interval: 60,
                 sessions,
+                workers,
             },
         }
     }

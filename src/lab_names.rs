@@ -81,6 +81,12 @@ impl LabNames {
         Destinations { usa, international }
     }
 
+    /// The lease table of the ETL's workers (`lab part2 --workers N`, `etl
+    /// --lease-table`): not part of the original lab, which runs one ETL.
+    pub fn lease_table(&self) -> String {
+        format!("de-c2w2lab1-etl-leases{}", self.suffix)
+    }
+
     /// The role the lab's Firehose delivery streams assume (the lab made it).
     pub fn role_arn(&self) -> String {
         format!("arn:aws:iam::{}:role/de-c2w2lab1-firehose-role", self.account)

@@ -19,6 +19,7 @@
 //! - [`wait`]: waiting until something is ready, one way for every wait.
 //! - [`batch_writer`]: records written with PutRecords, within the limits, refusals told apart.
 //! - [`etl`]: the streaming ETL: read, enrich, route, write in batches, checkpoint.
+//! - [`lease`]: ETL workers sharing a stream's shards through a KCL lease table in DynamoDB.
 //! - [`verify`]: what Firehose delivered, checked record by record.
 //! - [`grade`]: a learner's programs graded lab step by lab step: part 1 and part 2.
 //! - [`lab`]: the walkthrough, step by step, with the lab's programs or a learner's.
@@ -37,6 +38,7 @@ pub mod hidden_producer;
 pub mod infra;
 pub mod lab;
 pub mod lab_names;
+pub mod lease;
 pub mod routing;
 pub mod session;
 pub mod stream_name;

@@ -1,7 +1,7 @@
 //! The `kinesis-lab` binary: parse the command line, run the command, turn its
 //! outcome into an exit status. Everything else lives in the library.
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,6 +25,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(io::stderr)
+        // Colours for a terminal only: a log file or a pipe gets plain text.
+        .with_ansi(io::stderr().is_terminal())
         .with_target(false)
         .init();
     match cli::run(cli) {

@@ -88,6 +88,8 @@ pub struct Clients {
     account: Option<String>,
     pub kinesis: aws_sdk_kinesis::Client,
     pub firehose: aws_sdk_firehose::Client,
+    /// Where the ETL's workers keep their lease table.
+    pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sts: aws_sdk_sts::Client,
 }
@@ -145,6 +147,7 @@ impl Target {
                     account: None,
                     kinesis: aws_sdk_kinesis::Client::new(&config),
                     firehose: aws_sdk_firehose::Client::new(&config),
+                    dynamodb: aws_sdk_dynamodb::Client::new(&config),
                     s3: aws_sdk_s3::Client::new(&config),
                     sts: aws_sdk_sts::Client::new(&config),
                 };
@@ -184,6 +187,7 @@ impl Target {
             account: None,
             kinesis: aws_sdk_kinesis::Client::new(&config),
             firehose: aws_sdk_firehose::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
             s3: aws_sdk_s3::Client::from_conf(s3),
             sts: aws_sdk_sts::Client::new(&config),
         }

@@ -14,6 +14,8 @@ use crate::config::{ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 pub struct Clients {
     pub kinesis: aws_sdk_kinesis::Client,
     pub s3: aws_sdk_s3::Client,
+    /// For the console's lease tables.
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Clients {
@@ -32,6 +34,12 @@ impl Clients {
             .region(region.clone())
             .credentials_provider(credentials.clone())
             .build();
+        let dynamodb = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
+            .region(region.clone())
+            .credentials_provider(credentials.clone())
+            .build();
         let s3 = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(endpoint_url)
@@ -44,6 +52,7 @@ impl Clients {
         Clients {
             kinesis: aws_sdk_kinesis::Client::from_conf(kinesis),
             s3: aws_sdk_s3::Client::from_conf(s3),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
         }
     }
 }

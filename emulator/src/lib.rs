@@ -1,4 +1,4 @@
-//! The embedded local AWS of kinesis-lab: Kinesis, Firehose and S3 behind one
+//! The embedded local AWS of kinesis-lab: Kinesis, Firehose, DynamoDB and S3 behind one
 //! endpoint, so the whole lab runs on a laptop with no AWS account and no Docker.
 //!
 //! - [`server`]: the endpoint, dispatching each request by its `X-Amz-Target`, and
@@ -6,6 +6,8 @@
 //! - [`kinesis`]: Kinesis Data Streams, which is ferrokinesis, embedded.
 //! - [`firehose`]: Firehose, the one service written here: it reads Kinesis and
 //!   delivers to S3 as AWS does.
+//! - [`dynamodb`]: DynamoDB, which is dynoxide on SQLite, embedded: where the
+//!   ETL's workers keep their KCL lease table.
 //! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
 //! - [`sts`]: STS's `GetCallerIdentity`, so lab code can ask for its account id.
 //! - [`clients`]: the SDK clients Firehose uses to reach Kinesis and S3.
@@ -18,6 +20,7 @@ pub mod aws_error;
 pub mod clients;
 pub mod config;
 pub mod console;
+pub mod dynamodb;
 pub mod firehose;
 pub mod kinesis;
 pub mod s3;

@@ -79,6 +79,7 @@ pub enum StartError {
 /// The three services behind the endpoint.
 struct Services {
     account_id: String,
+    dynamodb: crate::dynamodb::DynamoDb,
     console_hosts: Vec<String>,
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
@@ -130,8 +131,19 @@ impl Emulator {
                 journal_dir.display()
             );
         }
+        let dynamodb_dir = data_dir.join("dynamodb");
+        let dynamodb = crate::dynamodb::DynamoDb::open(
+            config.durable.then_some(&*dynamodb_dir),
+            &config.region,
+            &config.account_id,
+        )
+        .map_err(|source| StartError::Restore {
+            path: dynamodb_dir.clone(),
+            source,
+        })?;
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
+            dynamodb,
             console_hosts: config.console_hosts.clone(),
             kinesis: kinesis.clone(),
             firehose: Firehose::new(
@@ -279,6 +291,10 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             let operation = &target["Kinesis_20131202.".len()..];
             services.kinesis.handle(operation, request.map(Body::new)).await
         }
+        Some(target) if target.starts_with("DynamoDB_20120810.") => {
+            let operation = target["DynamoDB_20120810.".len()..].to_owned();
+            services.dynamodb.handle(&operation, request).await
+        }
         Some(target) if target.starts_with("Firehose_20150804.") => {
             let operation = target["Firehose_20150804.".len()..].to_owned();
             services.firehose.handle(&operation, request).await
@@ -286,7 +302,9 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
         Some(target) => aws_error::response(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
-            &format!("this emulator serves Kinesis, Firehose and S3; it does not know the target {target:?}"),
+            &format!(
+                "this emulator serves Kinesis, Firehose, DynamoDB and S3; it does not know the target {target:?}"
+            ),
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
         None if console::is_console(request.uri().path()) => {
@@ -323,7 +341,7 @@ fn health() -> Response<Body> {
     let body = serde_json::json!({
         "emulator": "kinesis-lab",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running"},
+        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running", "dynamodb": "running"},
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")

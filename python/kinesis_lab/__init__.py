@@ -5,7 +5,7 @@ programs, the walkthrough (`kinesis-lab lab part2 --fast`) and the embedded
 local AWS (`kinesis-lab emulator`), with no Rust toolchain and no Docker.
 
 This module starts that emulator for your code and your tests, as moto's
-`mock_aws` would, but with a real server: Kinesis, Firehose and S3 over HTTP,
+`mock_aws` would, but with a real server: Kinesis, Firehose, DynamoDB and S3 over HTTP,
 on a free loopback port.
 
     import boto3

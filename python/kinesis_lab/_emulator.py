@@ -25,7 +25,7 @@ from typing import IO, Iterator, Mapping, Sequence
 HEALTH_PATH = "/_kinesis_lab/health"
 
 #: What the emulator prints first, with the address it listens on.
-_BANNER = re.compile(r"Kinesis, Firehose and S3 at (http://\S+)")
+_BANNER = re.compile(r"^kinesis-lab emulator: .* at (http://\S+)")
 
 #: The credentials and region the emulator takes (it checks no permissions).
 TEST_CREDENTIALS: Mapping[str, str] = {
@@ -61,7 +61,7 @@ def binary() -> str:
 
 @dataclass
 class Emulator:
-    """A running emulator: Kinesis, Firehose and S3 at `endpoint_url`."""
+    """A running emulator: Kinesis, Firehose, DynamoDB and S3 at `endpoint_url`."""
 
     endpoint_url: str
     #: Where it writes what Firehose delivers, as plain files (`s3/BUCKET/KEY`).

@@ -45,7 +45,7 @@ def test_a_given_data_dir_keeps_what_firehose_delivered(tmp_path: Path) -> None:
         s3.create_bucket(Bucket="kept")
         s3.put_object(Bucket="kept", Key="a/b.json", Body=b"{}")
     assert (tmp_path / "s3" / "kept" / "a" / "b.json").read_bytes() == b"{}"
-    assert "Kinesis, Firehose and S3 at" in (tmp_path / "emulator.log").read_text()
+    assert "kinesis-lab emulator: " in (tmp_path / "emulator.log").read_text()
 
 
 def test_two_emulators_run_side_by_side_on_ports_of_their_own() -> None:

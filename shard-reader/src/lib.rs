@@ -215,6 +215,19 @@ pub struct ShardReader {
     waiting: HashMap<String, Vec<String>>,
     /// With enhanced fan-out: the shards' subscriptions.
     fan_out: Option<fan_out::Subscriptions>,
+    /// Reads only the shards it is given ([`ShardReader::open_given`]): a
+    /// shard's end is where it stops, its children are not started.
+    given: bool,
+}
+
+/// Where a reader starts in a shard it is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardStart {
+    TrimHorizon,
+    Latest,
+    AtTimestamp(DateTime<Utc>),
+    /// Right after this sequence number.
+    After(String),
 }
 
 struct ShardState {
@@ -272,18 +285,7 @@ impl ShardReader {
         checkpoint: Option<&Positions>,
         fan_out: Option<fan_out::Subscriptions>,
     ) -> Result<ShardReader, ReadError> {
-        let mut reader = ShardReader {
-            client,
-            stream: stream.to_owned(),
-            start,
-            limit: 1000,
-            idle_interval: IDLE_INTERVAL,
-            active: Vec::new(),
-            finished: HashSet::new(),
-            known: HashSet::new(),
-            waiting: HashMap::new(),
-            fan_out,
-        };
+        let mut reader = ShardReader::empty(client, stream, start, fan_out, false);
         let now = Utc::now();
         let shards = reader.list_shards().await?;
         reader
@@ -334,6 +336,66 @@ impl ShardReader {
         }
         reader.start_ready_children().await?;
         Ok(reader)
+    }
+
+    /// A reader of no shard yet.
+    fn empty(
+        client: Client,
+        stream: &str,
+        start: StartingPosition,
+        fan_out: Option<fan_out::Subscriptions>,
+        given: bool,
+    ) -> ShardReader {
+        ShardReader {
+            client,
+            stream: stream.to_owned(),
+            start,
+            limit: 1000,
+            idle_interval: IDLE_INTERVAL,
+            active: Vec::new(),
+            finished: HashSet::new(),
+            known: HashSet::new(),
+            waiting: HashMap::new(),
+            fan_out,
+            given,
+        }
+    }
+
+    /// A reader that reads only the shards it is given, each from where it is
+    /// told ([`ShardReader::read_shard`]), for a worker that shares the stream
+    /// with others (a lease per shard): at a shard's end it stops there, and
+    /// its children are read by whoever takes their leases, once the parents'
+    /// have ended. Fails as [`ShardReader::open`] does on a missing stream.
+    pub async fn open_given(client: Client, stream: &str) -> Result<ShardReader, ReadError> {
+        let reader = ShardReader::empty(client, stream, StartingPosition::TrimHorizon, None, true);
+        // The stream must be there: the same error as open's when it is not.
+        reader.list_shards().await?;
+        Ok(reader)
+    }
+
+    /// Starts reading `shard_id` from `start` (a reader given its shards).
+    pub async fn read_shard(&mut self, shard_id: &str, start: ShardStart) -> Result<(), ReadError> {
+        if self.reads(shard_id) {
+            return Ok(());
+        }
+        self.finished.remove(shard_id);
+        let opening = match start {
+            ShardStart::TrimHorizon => Opening::TrimHorizon,
+            ShardStart::Latest => Opening::Latest(Utc::now()),
+            ShardStart::AtTimestamp(at) => Opening::AtTimestamp(at),
+            ShardStart::After(sequence) => Opening::After(sequence),
+        };
+        self.add(shard_id, opening).await
+    }
+
+    /// Stops reading `shard_id` (its lease is another worker's now).
+    pub fn drop_shard(&mut self, shard_id: &str) {
+        self.active.retain(|state| state.shard_id != shard_id);
+    }
+
+    /// Whether `shard_id` is being read.
+    pub fn reads(&self, shard_id: &str) -> bool {
+        self.active.iter().any(|state| state.shard_id == shard_id)
     }
 
     /// Reads at most this many records per GetRecords (Kinesis allows 10,000).
@@ -514,7 +576,9 @@ impl ShardReader {
                 tracing::debug!(shard = %shard_id, stream = %self.stream, "shard read to its end");
                 self.active.remove(index);
                 self.finished.insert(shard_id.clone());
-                self.follow_reshard().await?;
+                if !self.given {
+                    self.follow_reshard().await?;
+                }
                 true
             }
         };

@@ -9,8 +9,10 @@ use super::NamesArgs;
 use super::TargetArgs;
 use kinesis_lab::aws_error::AwsError;
 use kinesis_lab::batch_writer::WriteError;
-use kinesis_lab::etl::{self, DeadLetterSink, EtlError, EtlOptions};
+use kinesis_lab::etl::{self, DeadLetterSink, EtlError, EtlOptions, LeaseOptions};
 use kinesis_lab::lab_names::LabNames;
+use kinesis_lab::lease::LeaseSettings;
+use kinesis_lab::lease::worker::default_worker_id;
 use kinesis_lab::routing::Destinations;
 use kinesis_lab::shard_reader::ReadError;
 use kinesis_lab::stream_name::StreamName;
@@ -93,6 +95,40 @@ pub struct Args {
     )]
     pub consumer_name: String,
 
+    /// Share the source's shards with the other workers of this lease table,
+    /// as the Kinesis Client Library does: a DynamoDB table (made if missing,
+    /// on-demand) with one lease per shard. This worker reads only the shards
+    /// whose lease it holds, keeps its checkpoints in them, takes the leases
+    /// of workers that are gone and steals toward an even share. Start as many
+    /// workers as you like, on one machine or several. Ctrl+C or SIGTERM hands
+    /// its leases back, for the others to take at once.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["checkpoint", "efo"])]
+    pub lease_table: Option<String>,
+
+    /// This worker's name in the lease table [default: HOST-PID].
+    #[arg(long, value_name = "ID", requires = "lease_table")]
+    pub worker_id: Option<String>,
+
+    /// A lease whose counter has not moved for this long is expired: its
+    /// worker is taken to be gone, and another takes its shard (the KCL's 10 s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub failover_time: Duration,
+
+    /// How often this worker renews its leases [default: a third of
+    /// --failover-time, as the KCL does].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "lease_table")]
+    pub renew_every: Option<Duration>,
+
+    /// How often this worker looks for leases to take or steal [default:
+    /// twice --failover-time, as the KCL does].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "lease_table")]
+    pub take_every: Option<Duration>,
+
+    /// The most leases this worker steals from another in one look, toward
+    /// an even share (the KCL's 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_steal: usize,
+
     /// text: status lines for people on standard error; json: the same, as
     /// one JSON object a line on standard output (`"event"`: started, status,
     /// stopped), for scripts.
@@ -107,6 +143,25 @@ pub struct Args {
     pub target: TargetArgs,
 }
 
+/// The lease settings the flags give: the KCL's, as far as they are not.
+fn lease_settings(args: &Args) -> anyhow::Result<LeaseSettings> {
+    let mut settings = LeaseSettings::for_failover(args.failover_time);
+    if let Some(every) = args.renew_every {
+        settings.renew_every = every;
+    }
+    if let Some(every) = args.take_every {
+        settings.take_every = every;
+    }
+    settings.max_steal = args.max_steal;
+    anyhow::ensure!(
+        settings.renew_every < settings.failover_time,
+        "--renew-every {} is not shorter than --failover-time {}: the leases would expire between renewals",
+        humantime::format_duration(settings.renew_every),
+        humantime::format_duration(settings.failover_time)
+    );
+    Ok(settings)
+}
+
 /// How often the status line is printed when standard error is not a terminal.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
@@ -114,7 +169,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Stream names do not depend on the account, so the defaults are known
     // before connecting.
     let names: LabNames = args.names.names("")?;
-    let options = EtlOptions {
+    let settings = lease_settings(&args)?;
+    let mut options = EtlOptions {
         source: match &args.source_stream {
             Some(stream) => stream.clone(),
             None => names.source_stream(),
@@ -127,6 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         checkpoint: args.checkpoint.clone(),
         start: args.from.0,
         fan_out: args.efo.then(|| args.consumer_name.clone()),
+        leases: None,
     };
     if let (true, Some(path)) = (args.forget_checkpoint, &args.checkpoint) {
         match std::fs::remove_file(path) {
@@ -138,6 +195,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let stop = super::stop_signal()?;
         let clients = args.target.target().connect().await?;
+        options.leases = args.lease_table.as_ref().map(|table| LeaseOptions {
+            dynamodb: clients.dynamodb.clone(),
+            table: table.clone(),
+            worker_id: args.worker_id.clone().unwrap_or_else(default_worker_id),
+            settings: settings.clone(),
+        });
         let dead_letters = match &options.dead_letters {
             DeadLetterSink::Stream(stream) => format!("stream {stream}"),
             DeadLetterSink::File(path) => path.display().to_string(),

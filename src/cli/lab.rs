@@ -95,6 +95,13 @@ enum Part {
         #[arg(long, global = true, default_value_t = 30)]
         sessions: u64,
 
+        /// Run N ETL workers that share the source's shards through a KCL
+        /// lease table in DynamoDB (etl --lease-table), and show how they
+        /// share them. 1: the lab's one ETL.
+        #[arg(long, value_name = "N", default_value_t = 1,
+              value_parser = clap::value_parser!(u8).range(1..=8), conflicts_with = "etl_command")]
+        workers: u8,
+
         /// Your own ETL (step 2.2), run as the lab runs it: COMMAND
         /// --source_stream NAME --dest_streams JSON, with AWS_ENDPOINT_URL,
         /// test credentials and the region in its environment. It is fed the
@@ -167,9 +174,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             step,
             fast,
             sessions,
+            workers,
             etl_command,
         } => {
-            let timing = Timing::new(fast, sessions);
+            let timing = Timing::new(fast, sessions, workers.into());
             match (step, etl_command) {
                 (None, Some(etl)) => graded(lab::learner::part2(walk, &timing, &etl)),
                 (None, None) => done(lab::part2::walk(walk, &timing)),

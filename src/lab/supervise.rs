@@ -112,6 +112,11 @@ impl Background {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Ctrl+C, without waiting for it to end (a `stop` after it waits).
+    pub fn interrupt(&self) {
+        self.signal(Signal::INT);
+    }
+
     /// Ctrl+C unless it has ended already, then a kill if it has not ended
     /// within `grace`; waits for it either way.
     pub fn stop(mut self, grace: Duration) -> std::io::Result<Ended> {

@@ -1,34 +1,47 @@
 //! The walkthrough's teardown: the part 2 infrastructure (with the buckets
-//! and what Firehose delivered to them) and the part 1 stream, deleted.
+//! and what Firehose delivered to them), the ETL workers' lease table, and
+//! the part 1 stream, deleted.
 
+use aws_sdk_dynamodb::operation::delete_table::DeleteTableError;
 use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
 
 use super::{LabError, Walkthrough, say};
 use crate::aws_error::{self, AwsError};
-use crate::lab_names::CLI_STREAM;
+use crate::lab_names::{CLI_STREAM, LabNames};
 
 pub fn walk(walk: &Walkthrough) -> Result<(), LabError> {
     walk.step(
         "teardown",
         "Delete what the lab made",
-        "The part 2 infrastructure (with the buckets and what Firehose delivered), and the part 1 stream.",
+        "The part 2 infrastructure (with the buckets and what Firehose delivered), the ETL workers' lease \
+         table if there is one, and the part 1 stream.",
     );
     walk.run(&["infra", "down"])?;
-    let deleted = walk.block_on(async {
+    let table = LabNames::new("").lease_table();
+    let (stream, leases) = walk.block_on(async {
         let clients = walk.target().connect().await?;
-        match clients
+        let stream = match clients
             .kinesis
             .delete_stream()
             .stream_name(CLI_STREAM)
             .send()
             .await
         {
-            Ok(_) => Ok::<_, LabError>(true),
-            Err(err) if aws_error::is(&err, DeleteStreamError::is_resource_not_found_exception) => Ok(false),
-            Err(err) => Err(AwsError::failed(format_args!("delete stream {CLI_STREAM}"), &err).into()),
-        }
+            Ok(_) => true,
+            Err(err) if aws_error::is(&err, DeleteStreamError::is_resource_not_found_exception) => false,
+            Err(err) => return Err(AwsError::failed(format_args!("delete stream {CLI_STREAM}"), &err).into()),
+        };
+        let leases = match clients.dynamodb.delete_table().table_name(&table).send().await {
+            Ok(_) => true,
+            Err(err) if aws_error::is(&err, DeleteTableError::is_resource_not_found_exception) => false,
+            Err(err) => return Err(AwsError::failed(format_args!("delete table {table}"), &err).into()),
+        };
+        Ok::<_, LabError>((stream, leases))
     })?;
-    if deleted {
+    if leases {
+        say!(walk, "deleted lease table {table}");
+    }
+    if stream {
         say!(walk, "deleted stream {CLI_STREAM}");
     }
     Ok(())

@@ -75,6 +75,7 @@ impl Lab {
             checkpoint,
             start: StartingPosition::TrimHorizon,
             fan_out: None,
+            leases: None,
         }
     }
 }

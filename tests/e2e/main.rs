@@ -22,6 +22,7 @@ mod programs;
 mod target;
 mod verify;
 mod walkthrough;
+mod workers;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

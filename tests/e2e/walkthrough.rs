@@ -101,6 +101,45 @@ async fn the_etls_status_shows_as_sentences_once_per_change_not_as_raw_json() {
     }
 }
 
+/// `lab part2 --workers 3`: three ETL workers share the source through a
+/// lease table, the walkthrough shows which worker reads which shard, and
+/// every session is delivered (copies allowed: at least once).
+#[tokio::test(flavor = "multi_thread")]
+async fn part_2_with_three_workers_shows_how_they_share_the_shards() {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let part2 = assert_ok(
+        &lab(
+            dir.path(),
+            &target,
+            &["part2", "--fast", "--sessions", "12", "--workers", "3"],
+        ),
+        "part 2 with workers",
+    );
+    assert!(part2.contains("== Step 2.2: Start 3 ETL workers =="), "{part2}");
+    assert!(
+        part2.contains("== Step 2.2: How the workers share the shards =="),
+        "{part2}"
+    );
+    let shares: Vec<&str> = part2
+        .lines()
+        .filter(|line| line.starts_with("  worker-"))
+        .collect();
+    assert!(!shares.is_empty(), "{part2}");
+    let shards = shares
+        .iter()
+        .map(|line| line.matches("shardId-").count())
+        .sum::<usize>();
+    assert_eq!(shards, 4, "the source's four shards, each held once: {shares:?}");
+    for worker in ["worker 1 |", "worker 2 |", "worker 3 |"] {
+        assert!(part2.contains(worker), "{worker}: {part2}");
+    }
+    assert!(
+        part2.contains("  result                verify: ok (12 sessions expected, 0 missing"),
+        "{part2}"
+    );
+}
+
 /// `--help` teaches: the parts, the steps alone, the flags for a learner's
 /// own programs and how the exit status reads.
 #[test]

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use xshell::{Shell, cmd};
 
 mod cold_start;
+mod workers;
 
 /// Measure the figures the issues ask for (release builds).
 ///
@@ -30,6 +31,10 @@ mod cold_start;
 /// record on its destination, polling and with enhanced fan-out (`--efo`).
 ///
 /// part2: the wall time of `cargo xtask lab part2 --fast`, build excluded.
+///
+/// workers (only when named): `kinesis-lab etl --lease-table` with 1, 2 and 3
+/// workers side by side, and the hand-over of a worker's leases after kill -9
+/// and after SIGTERM (xtask/src/bench/workers.rs says how).
 ///
 /// soak (only when named): the emulator's memory over a long run of lab
 /// sessions (30 minutes at 500 records/s by default).
@@ -63,6 +68,10 @@ pub struct Bench {
     #[arg(long, value_name = "MIB")]
     soak_cap_mib: Option<u64>,
 
+    /// workers: how many sessions the source holds for the throughput runs.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    worker_sessions: usize,
+
     /// cold-start: measure this commit too, after HEAD, and print the ratio.
     #[arg(long, value_name = "REV")]
     against: Option<String>,
@@ -76,12 +85,13 @@ enum Which {
     Part2,
     Soak,
     ColdStart,
+    Workers,
 }
 
 impl Bench {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         // Minutes each, so only when named; cold-start builds nothing here.
-        let slow = [Which::Soak, Which::ColdStart];
+        let slow = [Which::Soak, Which::ColdStart, Which::Workers];
         let wants = |which| (self.only.is_empty() && !slow.contains(&which)) || self.only.contains(&which);
         if self.only == [Which::ColdStart] {
             return cold_start::run(sh, self.against.as_deref());
@@ -111,6 +121,9 @@ impl Bench {
                 cap_mib: self.soak_cap_mib,
             };
             crate::soak::run(&bin, soak)?;
+        }
+        if wants(Which::Workers) {
+            workers::run(sh, &bin, self.worker_sessions, self.runs)?;
         }
         if wants(Which::ColdStart) {
             cold_start::run(sh, self.against.as_deref())?;

@@ -9,7 +9,9 @@
 //! - [`streams`]: the data streams, one stream's shards and newest records,
 //!   and the "Create data stream" form;
 //! - [`firehose`]: each delivery stream's settings and its buffer now;
-//! - [`s3`]: buckets, objects, and an object's records one by one.
+//! - [`s3`]: buckets, objects, and an object's records one by one;
+//! - [`leases`]: the ETL workers' lease tables: who reads which shard, and how
+//!   far behind.
 //!
 //! Pages are HTML made on the server ([maud] escapes everything it
 //! interpolates: record contents are untrusted) and reload themselves every
@@ -25,6 +27,7 @@
 mod chart;
 pub mod firehose;
 mod guard;
+pub mod leases;
 pub mod pipeline;
 pub mod s3;
 pub mod streams;
@@ -92,6 +95,7 @@ pub async fn handle(console: Console<'_>, request: Request<Incoming>) -> Respons
         (&Method::GET, ["streams", name]) => streams::detail(&console, name).await,
         (&Method::POST, ["streams", name, "delete"]) => streams::delete(&console, name).await,
         (&Method::GET, ["firehose"]) => firehose::page(&console).await,
+        (&Method::GET, ["leases"]) => leases::page(&console).await,
         (&Method::GET, ["s3"]) => s3::buckets(&console).await,
         (&Method::GET, ["s3", bucket]) => s3::objects(&console, bucket, &query).await,
         (&Method::GET, ["s3", bucket, key @ ..]) => {
@@ -164,6 +168,7 @@ pub fn layout(title: &str, refresh: Option<u32>, content: Markup) -> Response<Bo
                     a href="/_console/streams" { "Data streams" }
                     a href="/_console/firehose" { "Firehose" }
                     a href="/_console/s3" { "S3" }
+                    a href="/_console/leases" { "Leases" }
                 }
                 main {
                     h1 { (title) }

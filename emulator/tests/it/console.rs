@@ -316,3 +316,72 @@ async fn firehose_and_delivered_records_are_shown() {
             .starts_with("attachment")
     );
 }
+
+/// The lease tables of ETL workers: each shard's worker, counter and
+/// checkpoint, and how far behind the newest record the checkpoint is.
+#[tokio::test]
+async fn lease_tables_show_who_reads_which_shard_and_how_far_behind() {
+    use aws_sdk_dynamodb::types::{AttributeValue, Tag};
+    let lab = Lab::start().await;
+    lab.create_stream("sessions", 2).await;
+    let put = |key: &'static str, data: &'static str| {
+        lab.kinesis
+            .put_record()
+            .stream_name("sessions")
+            .partition_key(key)
+            .data(Blob::new(data))
+            .send()
+    };
+    let first = put("k", "one").await.unwrap();
+    put("k", "two").await.unwrap();
+    let dynamodb = crate::dynamodb(lab.emulator.endpoint_url());
+    let created = crate::create_lease_table(&dynamodb, "etl-leases").await.unwrap();
+    let arn = created.table_description.unwrap().table_arn.unwrap();
+    dynamodb
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(
+            Tag::builder()
+                .key("kinesis-lab:stream")
+                .value("sessions")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = |text: &str| AttributeValue::S(text.to_owned());
+    let behind_shard = first.shard_id().to_owned();
+    let other_shard = ["shardId-000000000000", "shardId-000000000001"]
+        .into_iter()
+        .find(|shard| *shard != behind_shard)
+        .unwrap();
+    for (shard, owner, checkpoint) in [
+        (behind_shard.as_str(), Some("worker-1"), first.sequence_number()),
+        (other_shard, None, "TRIM_HORIZON"),
+    ] {
+        let mut item = dynamodb
+            .put_item()
+            .table_name("etl-leases")
+            .item("leaseKey", s(shard))
+            .item("leaseCounter", AttributeValue::N("3".into()))
+            .item("checkpoint", s(checkpoint));
+        if let Some(owner) = owner {
+            item = item.item("leaseOwner", s(owner));
+        }
+        item.send().await.unwrap();
+    }
+
+    let page = request(&lab, "GET", "/_console/leases", &[], "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("etl-leases"), "{}", page.body);
+    assert!(page.body.contains("Shares the shards of"), "{}", page.body);
+    assert!(page.body.contains("worker-1"), "{}", page.body);
+    assert!(page.body.contains("nobody"), "{}", page.body);
+    assert!(
+        page.body.contains(" s behind"),
+        "one record after the checkpoint: {}",
+        page.body
+    );
+    assert!(page.body.contains("not started"), "{}", page.body);
+}

@@ -86,9 +86,21 @@ async fn unknown_operations_get_a_clear_error() {
             .unwrap()
             .contains("CreateFirehoseOfDreams")
     );
-    let (status, body) = post(url, Some("DynamoDB_20120810.ListTables"), "{}").await;
+    // A service the emulator does not serve...
+    let (status, body) = post(url, Some("AmazonSQS.ListQueues"), "{}").await;
     assert_eq!(status, 400);
     assert_eq!(body["__type"], "UnknownOperationException");
+    // ...and an operation its DynamoDB does not have, named as DynamoDB names it.
+    let (status, body) = post(url, Some("DynamoDB_20120810.DescribeLimits"), "{}").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["__type"],
+        "com.amazon.coral.service#UnknownOperationException"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("DescribeLimits"),
+        "{body}"
+    );
     let (status, body) = post(url, Some("Firehose_20150804.ListDeliveryStreams"), "{not json").await;
     assert_eq!(status, 400);
     assert_eq!(body["__type"], "SerializationException");

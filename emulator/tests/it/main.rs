@@ -13,6 +13,7 @@ mod console;
 mod delivery;
 mod direct_put;
 pub mod durable;
+mod dynamodb;
 mod endpoint;
 mod fan_out;
 mod lab;
@@ -276,4 +277,51 @@ pub fn split_json(body: &[u8]) -> Vec<serde_json::Value> {
         .into_iter()
         .map(|value| value.unwrap())
         .collect()
+}
+
+/// A DynamoDB client for `endpoint_url`, with the test credentials.
+pub fn dynamodb(endpoint_url: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .endpoint_url(endpoint_url)
+            .region(aws_sdk_dynamodb::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .build(),
+    )
+}
+
+/// Makes a table keyed as a KCL lease table (`leaseKey`, a string), on-demand.
+pub async fn create_lease_table(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> Result<
+    aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>,
+> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("leaseKey")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("leaseKey")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
 }

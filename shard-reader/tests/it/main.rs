@@ -8,6 +8,7 @@
 //! has a deadline, so no test runs for more than a few seconds.
 
 mod checkpoint;
+mod given;
 mod kpl;
 mod ordering;
 mod reshard;

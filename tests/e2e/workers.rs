@@ -1,0 +1,610 @@
+//! ETL workers sharing a stream's shards through a KCL lease table (issue
+//! 25): `kinesis-lab etl --lease-table`, as processes of their own, on the
+//! emulator or on LocalStack (`LAB_E2E_ENDPOINT`), with a producer running.
+//!
+//! Every test is bounded: a few hundred sessions, short failover times, and a
+//! deadline on every wait. Each counts what arrived in the destination
+//! streams: every session sent must be there, once or more (delivery is at
+//! least once), and the copies are counted and printed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use kinesis_lab::infra::ensure_stream;
+use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
+use serde_json::Value;
+
+use crate::target::TestTarget;
+use crate::{interrupt, kinesis_lab, text};
+
+/// The timing the tests give the workers: a failover of a few seconds, and
+/// looks at the table often, so that a test sees in seconds what takes
+/// minutes with the KCL's defaults.
+const FAILOVER: Duration = Duration::from_secs(3);
+const RENEW: Duration = Duration::from_millis(500);
+const TAKE: Duration = Duration::from_millis(300);
+
+/// A source, two destinations and a lease table, with names of the test's own.
+struct Share {
+    target: TestTarget,
+    source: String,
+    usa: String,
+    international: String,
+    table: String,
+    work: tempfile::TempDir,
+}
+
+impl Share {
+    async fn new(shards: i32) -> Share {
+        let target = TestTarget::start().await;
+        let (source, usa, international) = (target.name("src"), target.name("usa"), target.name("int"));
+        for (stream, count) in [(&source, shards), (&usa, 2), (&international, 2)] {
+            ensure_stream(&target.clients.kinesis, stream, count, target.patience())
+                .await
+                .unwrap();
+        }
+        let table = target.name("leases");
+        Share {
+            target,
+            source,
+            usa,
+            international,
+            table,
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `kinesis-lab etl` as worker `id` of the table, in the background.
+    fn worker(&self, id: &str) -> Child {
+        let destinations = format!(
+            r#"{{"USA": "{}", "International": "{}"}}"#,
+            self.usa, self.international
+        );
+        let dead_letters = self.work.path().join(format!("dl-{id}.jsonl"));
+        let log = std::fs::File::create(self.work.path().join(format!("{id}.log"))).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+            .args([
+                "etl",
+                "--source-stream",
+                &self.source,
+                "--dest-streams",
+                &destinations,
+            ])
+            .args(["--lease-table", &self.table, "--worker-id", id])
+            .args(["--failover-time", &format!("{}ms", FAILOVER.as_millis())])
+            .args(["--renew-every", &format!("{}ms", RENEW.as_millis())])
+            .args(["--take-every", &format!("{}ms", TAKE.as_millis())])
+            .args(["--output", "json", "--dead-letter-file"])
+            .arg(&dead_letters)
+            .args(["--endpoint-url", &self.target.url])
+            .env("RUST_LOG", "warn,kinesis_lab=info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kinesis-lab etl starts")
+    }
+
+    /// `count` sessions put on the source, about `gap` apart, in the
+    /// background; their ids, from the same seed.
+    fn produce(&self, count: usize, gap: &str, seed: u64) -> (Child, Vec<String>) {
+        let (count, seed) = (count.to_string(), seed.to_string());
+        let sessions = kinesis_lab(&["generate", "--count", &count, "--seed", &seed], b"");
+        let ids = text(&sessions.stdout)
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["session_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let args = self.target.args(&[
+            "generate",
+            "--stream",
+            &self.source,
+            "--count",
+            &count,
+            "--seed",
+            &seed,
+            "--mean-gap",
+            gap,
+        ]);
+        let producer = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kinesis-lab generate starts");
+        (producer, ids)
+    }
+
+    /// Who holds which lease, read from the table.
+    async fn owners(&self) -> BTreeMap<String, Option<String>> {
+        self.items()
+            .await
+            .into_iter()
+            .map(|item| {
+                let key = item["leaseKey"].as_s().unwrap().clone();
+                (key, item.get("leaseOwner").and_then(|o| o.as_s().ok()).cloned())
+            })
+            .collect()
+    }
+
+    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let dynamodb = &self.target.clients.dynamodb;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = match dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                // Not made yet: no leases.
+                Err(_) => return Vec::new(),
+            };
+            items.extend(page.items().iter().cloned());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// How many ready (not ended) leases each worker holds.
+    async fn shares(&self) -> BTreeMap<String, usize> {
+        let mut shares = BTreeMap::new();
+        for item in self.items().await {
+            let ended = item
+                .get("checkpoint")
+                .and_then(|c| c.as_s().ok())
+                .is_some_and(|c| c == "SHARD_END");
+            if let (false, Some(owner)) = (ended, item.get("leaseOwner").and_then(|o| o.as_s().ok())) {
+                *shares.entry(owner.clone()).or_default() += 1;
+            }
+        }
+        shares
+    }
+
+    /// Waits until `done` holds of the table, for up to `patience`; how long
+    /// it took, or a panic naming `what` and the last shares seen.
+    async fn wait_for(
+        &self,
+        what: &str,
+        patience: Duration,
+        done: impl Fn(&BTreeMap<String, usize>, &BTreeMap<String, Option<String>>) -> bool,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            let (shares, owners) = (self.shares().await, self.owners().await);
+            if done(&shares, &owners) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < patience,
+                "{what}: not within {patience:?}; shares {shares:?}, owners {owners:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every session id in the destination streams, with how many times.
+    async fn arrived(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for stream in [&self.usa, &self.international] {
+            let mut reader = ShardReader::open(
+                self.target.clients.kinesis.clone(),
+                stream,
+                StartingPosition::TrimHorizon,
+                None,
+            )
+            .await
+            .unwrap();
+            for record in reader.read_to_end().await.unwrap() {
+                let session: Value = serde_json::from_slice(&record.data).unwrap();
+                *counts
+                    .entry(session["session_id"].as_str().unwrap().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    /// Waits until every one of `sent` is in a destination stream; the
+    /// extra copies.
+    async fn wait_for_every_session(&self, sent: &[String]) -> usize {
+        let started = Instant::now();
+        let patience = self.target.patience().max(Duration::from_secs(60));
+        loop {
+            let arrived = self.arrived().await;
+            let missing = sent.iter().filter(|id| !arrived.contains_key(*id)).count();
+            if missing == 0 {
+                return arrived.values().map(|n| n - 1).sum();
+            }
+            assert!(
+                started.elapsed() < patience,
+                "{missing} of {} sessions never arrived; the workers said:\n{}",
+                sent.len(),
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Checks that sessions written twice came only from a shard taken from
+    /// a worker that had read it, one batch per such take: on each shard of
+    /// the source, the sessions written twice form at most one run of
+    /// consecutive records for each time a lease was taken from a worker
+    /// (the workers' logs say when: "took a lease ... from Some(..)").
+    async fn assert_at_most_one_batch_per_takeover(&self) {
+        let arrived = self.arrived().await;
+        let mut reader = ShardReader::open(
+            self.target.clients.kinesis.clone(),
+            &self.source,
+            StartingPosition::TrimHorizon,
+            None,
+        )
+        .await
+        .unwrap();
+        let mut runs = 0;
+        let mut previous: Option<(String, bool)> = None;
+        for record in reader.read_to_end().await.unwrap() {
+            let session: Value = serde_json::from_slice(&record.data).unwrap();
+            let twice = arrived
+                .get(session["session_id"].as_str().unwrap())
+                .copied()
+                .unwrap_or(0)
+                > 1;
+            let continues = previous
+                .as_ref()
+                .is_some_and(|(shard, was_twice)| *shard == record.shard_id && *was_twice);
+            if twice && !continues {
+                runs += 1;
+            }
+            previous = Some((record.shard_id.clone(), twice));
+        }
+        let logs = self.logs_whole();
+        let takeovers = logs
+            .lines()
+            .filter(|line| line.contains("took a lease") && line.contains("Some("))
+            .count();
+        eprintln!("workers: {runs} runs of sessions written twice, {takeovers} leases taken from a worker");
+        assert!(
+            runs <= takeovers,
+            "{runs} runs of copies for {takeovers} takeovers:\n{}",
+            self.logs()
+        );
+    }
+
+    fn logs_whole(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.work.path()).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for entry in std::fs::read_dir(self.work.path()).unwrap().flatten() {
+            if entry.path().extension().is_some_and(|e| e == "log") {
+                let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                all.push_str(&format!("== {}\n", entry.path().display()));
+                all.extend(tail.into_iter().rev().map(|line| format!("{line}\n")));
+            }
+        }
+        all
+    }
+}
+
+/// Waits for a stream to be ACTIVE again after a reshard.
+async fn wait_until_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let summary = kinesis
+            .describe_stream_summary()
+            .stream_name(stream)
+            .send()
+            .await
+            .unwrap();
+        let status = summary.stream_description_summary.unwrap().stream_status;
+        if status == aws_sdk_kinesis::types::StreamStatus::Active {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stream} is still {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn stop(mut worker: Child) {
+    interrupt(&worker);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while worker.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "a worker did not stop within 20 s of Ctrl+C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait(mut child: Child, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still running after {patience:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn balanced(shares: &BTreeMap<String, usize>, workers: usize, low: usize, high: usize) -> bool {
+    shares.len() == workers && shares.values().all(|n| (low..=high).contains(n))
+}
+
+/// Three workers on an 8-shard source, with a producer running: within one
+/// failover time of their start each holds 2 or 3 leases, and every session
+/// lands, once or more.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_share_eight_shards_and_every_session_lands() {
+    let share = Share::new(8).await;
+    let (producer, sent) = share.produce(300, "10ms", 31);
+    let workers: Vec<Child> = ["w1", "w2", "w3"].iter().map(|id| share.worker(id)).collect();
+    let took = share
+        .wait_for(
+            "2 or 3 leases each",
+            FAILOVER + Duration::from_secs(20),
+            |shares, owners| owners.len() == 8 && balanced(shares, 3, 2, 3),
+        )
+        .await;
+    eprintln!("workers::three: 8 leases shared 2 or 3 each {took:?} after the workers started");
+    assert!(
+        took <= FAILOVER + Duration::from_secs(3) || share.target.is_shared(),
+        "{took:?}"
+    );
+    wait(producer, Duration::from_secs(60));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::three: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    workers.into_iter().for_each(stop);
+    share.assert_at_most_one_batch_per_takeover().await;
+}
+
+/// A worker killed with SIGKILL: its leases are taken by the others within
+/// the failover time (plus a renewal and a look), and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_workers_leases_are_taken_within_the_failover_time() {
+    let share = Share::new(8).await;
+    let (producer, sent) = share.produce(300, "15ms", 32);
+    let mut workers: Vec<Child> = ["k1", "k2", "k3"].iter().map(|id| share.worker(id)).collect();
+    share
+        .wait_for("2 or 3 leases each", Duration::from_secs(60), |shares, owners| {
+            owners.len() == 8 && balanced(shares, 3, 2, 3)
+        })
+        .await;
+    let mut killed = workers.remove(0);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let handed_over = share
+        .wait_for(
+            "the killed worker's leases taken",
+            Duration::from_secs(60),
+            |shares, _| !shares.contains_key("k1") && shares.values().sum::<usize>() == 8,
+        )
+        .await;
+    eprintln!("workers::kill: leases of the killed worker taken {handed_over:?} after SIGKILL");
+    let bound = FAILOVER + RENEW + TAKE + Duration::from_secs(1);
+    assert!(
+        handed_over <= bound || share.target.is_shared(),
+        "{handed_over:?} over {bound:?}"
+    );
+    wait(producer, Duration::from_secs(60));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::kill: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    workers.into_iter().for_each(stop);
+    share.assert_at_most_one_batch_per_takeover().await;
+}
+
+/// A fourth worker joins three: it gets its share (2 of 8), stolen a lease
+/// at a time, and a stolen shard is written by two workers for at most one
+/// batch.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fourth_worker_gets_its_share() {
+    let share = Share::new(8).await;
+    let (producer, sent) = share.produce(400, "10ms", 33);
+    let mut workers: Vec<Child> = ["j1", "j2", "j3"].iter().map(|id| share.worker(id)).collect();
+    share
+        .wait_for("2 or 3 leases each", Duration::from_secs(60), |shares, owners| {
+            owners.len() == 8 && balanced(shares, 3, 2, 3)
+        })
+        .await;
+    workers.push(share.worker("j4"));
+    let joined = share
+        .wait_for("2 leases each of four", Duration::from_secs(60), |shares, _| {
+            balanced(shares, 4, 2, 2)
+        })
+        .await;
+    eprintln!("workers::join: a fourth worker held its 2 leases {joined:?} after it started");
+    wait(producer, Duration::from_secs(60));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::join: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    workers.into_iter().for_each(stop);
+    share.assert_at_most_one_batch_per_takeover().await;
+}
+
+/// A split and a merge while the workers read: a child's lease is taken
+/// only once its parents' checkpoints say SHARD_END, and every session lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reshard_during_the_run_loses_nothing() {
+    let share = Share::new(2).await;
+    let (producer, sent) = share.produce(300, "15ms", 34);
+    let workers: Vec<Child> = ["r1", "r2"].iter().map(|id| share.worker(id)).collect();
+    share
+        .wait_for("one lease each", Duration::from_secs(60), |shares, owners| {
+            owners.len() == 2 && balanced(shares, 2, 1, 1)
+        })
+        .await;
+    let kinesis = &share.target.clients.kinesis;
+    // Split shard 0 in two, then merge shard 1 with the upper child.
+    kinesis
+        .split_shard()
+        .stream_name(&share.source)
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key("85070591730234615865843651857942052864")
+        .send()
+        .await
+        .unwrap();
+    wait_until_active(kinesis, &share.source).await;
+    kinesis
+        .merge_shards()
+        .stream_name(&share.source)
+        .shard_to_merge("shardId-000000000003")
+        .adjacent_shard_to_merge("shardId-000000000001")
+        .send()
+        .await
+        .unwrap();
+    wait_until_active(kinesis, &share.source).await;
+    wait(producer, Duration::from_secs(90));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::reshard: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    share.assert_at_most_one_batch_per_takeover().await;
+    // The parents ended, and said so in their leases; their children were
+    // made with the parents named.
+    let items = share.items().await;
+    let lease = |key: &str| {
+        items
+            .iter()
+            .find(|item| item["leaseKey"].as_s().unwrap() == key)
+            .unwrap()
+    };
+    for parent in [
+        "shardId-000000000000",
+        "shardId-000000000001",
+        "shardId-000000000003",
+    ] {
+        assert_eq!(
+            lease(parent)["checkpoint"].as_s().unwrap(),
+            "SHARD_END",
+            "{parent}"
+        );
+    }
+    let parents = |key: &str| {
+        let mut parents = lease(key)["parentShardId"].as_ss().unwrap().clone();
+        parents.sort();
+        parents
+    };
+    assert_eq!(parents("shardId-000000000002"), ["shardId-000000000000"]);
+    assert_eq!(
+        parents("shardId-000000000004"),
+        ["shardId-000000000001", "shardId-000000000003"]
+    );
+    workers.into_iter().for_each(stop);
+}
+
+/// SIGTERM: the worker finishes its batch, saves its checkpoint and hands
+/// its leases back; a successor takes them at its first look and goes on
+/// from the checkpoints, with no session written twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_hands_the_leases_back_and_the_successor_writes_nothing_twice() {
+    let share = Share::new(4).await;
+    let (producer, sent) = share.produce(200, "15ms", 35);
+    let first = share.worker("s1");
+    share
+        .wait_for("all four leases", Duration::from_secs(60), |shares, _| {
+            shares.get("s1") == Some(&4)
+        })
+        .await;
+    std::thread::sleep(Duration::from_millis(800));
+    let status = Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait(first, Duration::from_secs(20));
+    let owners = share.owners().await;
+    assert!(owners.values().all(Option::is_none), "handed back: {owners:?}");
+    let started = Instant::now();
+    let second = share.worker("s2");
+    share
+        .wait_for(
+            "the successor holds all four",
+            Duration::from_secs(60),
+            |shares, _| shares.get("s2") == Some(&4),
+        )
+        .await;
+    eprintln!(
+        "workers::sigterm: the successor held every lease {:?} after it started",
+        started.elapsed()
+    );
+    wait(producer, Duration::from_secs(60));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::sigterm: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    assert_eq!(copies, 0, "a session written twice across the hand-over");
+    stop(second);
+}
+
+/// The lease table's items carry the KCL 2.x attribute names, with their
+/// DynamoDB types, and nothing else: a KCL application could read it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lease_table_holds_the_kcls_attribute_names_and_types() {
+    let share = Share::new(2).await;
+    let (producer, sent) = share.produce(20, "10ms", 36);
+    let worker = share.worker("kcl");
+    wait(producer, Duration::from_secs(60));
+    share.wait_for_every_session(&sent).await;
+    stop(worker);
+    let items = share.items().await;
+    assert_eq!(items.len(), 2);
+    for item in &items {
+        for (name, value) in item {
+            let kind = match value {
+                AttributeValue::S(_) => "S",
+                AttributeValue::N(_) => "N",
+                AttributeValue::Ss(_) => "SS",
+                other => panic!("{name}: {other:?}"),
+            };
+            let expected = match name.as_str() {
+                "leaseKey" | "leaseOwner" | "checkpoint" | "startingHashKey" | "endingHashKey" => "S",
+                "leaseCounter" | "checkpointSubSequenceNumber" | "ownerSwitchesSinceCheckpoint" => "N",
+                "parentShardId" | "childShardIds" => "SS",
+                other => panic!("{other} is not an attribute of a KCL 2.x lease"),
+            };
+            assert_eq!(kind, expected, "{name}");
+        }
+        for name in [
+            "leaseKey",
+            "leaseCounter",
+            "checkpoint",
+            "checkpointSubSequenceNumber",
+            "ownerSwitchesSinceCheckpoint",
+            "startingHashKey",
+            "endingHashKey",
+        ] {
+            assert!(item.contains_key(name), "{name} missing from {item:?}");
+        }
+        // Written up to a record, as the KCL writes a sequence number.
+        let checkpoint = item["checkpoint"].as_s().unwrap();
+        assert!(checkpoint.bytes().all(|b| b.is_ascii_digit()), "{checkpoint}");
+    }
+}
