@@ -40,7 +40,9 @@ impl Share {
     async fn new(shards: i32) -> Share {
         let target = TestTarget::start().await;
         let (source, usa, international) = (target.name("src"), target.name("usa"), target.name("int"));
-        for (stream, count) in [(&source, shards), (&usa, 2), (&international, 2)] {
+        // One shard per destination: LocalStack counts every open shard of
+        // the whole suite against one limit (100), so the tests keep few.
+        for (stream, count) in [(&source, shards), (&usa, 1), (&international, 1)] {
             ensure_stream(&target.clients.kinesis, stream, count, target.patience())
                 .await
                 .unwrap();
@@ -54,6 +56,29 @@ impl Share {
             table,
             work: tempfile::tempdir().unwrap(),
         }
+    }
+
+    /// Deletes the streams and the lease table, so that a shared target
+    /// (LocalStack, for the whole suite) keeps under its shard limit.
+    async fn cleanup(self) {
+        let clients = &self.target.clients;
+        for stream in [&self.source, &self.usa, &self.international] {
+            clients
+                .kinesis
+                .delete_stream()
+                .stream_name(stream)
+                .enforce_consumer_deletion(true)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("delete {stream}: {e:?}"));
+        }
+        // A worker that failed to start never made the table.
+        let _ = clients
+            .dynamodb
+            .delete_table()
+            .table_name(&self.table)
+            .send()
+            .await;
     }
 
     /// `kinesis-lab etl` as worker `id` of the table, in the background.
@@ -377,6 +402,7 @@ async fn three_workers_share_eight_shards_and_every_session_lands() {
     );
     workers.into_iter().for_each(stop);
     share.assert_at_most_one_batch_per_takeover().await;
+    share.cleanup().await;
 }
 
 /// A worker killed with SIGKILL: its leases are taken by the others within
@@ -415,6 +441,7 @@ async fn a_killed_workers_leases_are_taken_within_the_failover_time() {
     );
     workers.into_iter().for_each(stop);
     share.assert_at_most_one_batch_per_takeover().await;
+    share.cleanup().await;
 }
 
 /// A fourth worker joins three: it gets its share (2 of 8), stolen a lease
@@ -445,6 +472,7 @@ async fn a_fourth_worker_gets_its_share() {
     );
     workers.into_iter().for_each(stop);
     share.assert_at_most_one_batch_per_takeover().await;
+    share.cleanup().await;
 }
 
 /// A split and a merge while the workers read: a child's lease is taken
@@ -517,6 +545,7 @@ async fn a_reshard_during_the_run_loses_nothing() {
         ["shardId-000000000001", "shardId-000000000003"]
     );
     workers.into_iter().for_each(stop);
+    share.cleanup().await;
 }
 
 /// SIGTERM: the worker finishes its batch, saves its checkpoint and hands
@@ -562,6 +591,7 @@ async fn sigterm_hands_the_leases_back_and_the_successor_writes_nothing_twice() 
     );
     assert_eq!(copies, 0, "a session written twice across the hand-over");
     stop(second);
+    share.cleanup().await;
 }
 
 /// The lease table's items carry the KCL 2.x attribute names, with their
@@ -607,4 +637,5 @@ async fn the_lease_table_holds_the_kcls_attribute_names_and_types() {
         let checkpoint = item["checkpoint"].as_s().unwrap();
         assert!(checkpoint.bytes().all(|b| b.is_ascii_digit()), "{checkpoint}");
     }
+    share.cleanup().await;
 }
