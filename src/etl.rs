@@ -21,7 +21,9 @@
 //!
 //! Asked to stop (Ctrl+C, SIGTERM), it stops at once, even in the middle of a
 //! write: the batch in hand was not checkpointed, so a restart reads it again
-//! (at least once: a record may be written twice, never lost).
+//! (at least once: a record may be written twice, never lost). A worker of a
+//! lease table (the `workers` module) finishes that batch first, because another
+//! worker, not a restart, goes on from its checkpoint.
 //!
 //! The original ETL put records one at a time with PutRecord and checkpointed
 //! nothing; batching is what lets it keep up with a busy stream.
@@ -129,7 +131,8 @@ pub enum EtlError {
 /// checkpointed, so a restart from the checkpoint reads it again. Some of its
 /// records may then be written twice, none is lost: at least once, as the
 /// module says (`the_etl_stops_within_5_s_while_its_writes_keep_failing`, in
-/// the end-to-end tests, stops it mid-write and restarts it).
+/// the end-to-end tests, stops it mid-write and restarts it). With
+/// `options.leases`, the worker's stop is the `workers` module's: the batch first.
 pub async fn run(
     kinesis: &aws_sdk_kinesis::Client,
     options: &EtlOptions,

@@ -10,8 +10,8 @@
 //! worker that took it goes on from the last checkpoint, so at most this one
 //! batch is written by both (at least once, never lost).
 //!
-//! A stop (Ctrl+C, SIGTERM) lets the batch in hand finish, within a few
-//! seconds, saves its checkpoint and hands every lease back: the workers
+//! A stop (Ctrl+C, SIGTERM) lets the batch in hand finish, within 10 s
+//! ([`STOP_GRACE`]), saves its checkpoint and hands every lease back: the workers
 //! left take them at their next look, from that checkpoint, with nothing
 //! written twice. A batch that does not finish in time is left unsaved, and
 //! read again by the next worker, as in the one-process ETL.

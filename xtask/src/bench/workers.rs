@@ -4,10 +4,13 @@
 //!
 //! - throughput with 1, 2 and 3 workers, side by side: an 8-shard source
 //!   filled with sessions first, then the workers started on a lease table of
-//!   their own, timed until both destinations hold every session;
+//!   their own, timed until both destinations hold every session, with how
+//!   many cores the workers and the emulator kept busy meanwhile;
 //! - the hand-over after kill -9: three workers sharing the source while a
 //!   producer puts sessions, one killed; the time until its leases are held by
-//!   the others, and the sessions written twice per lease taken over;
+//!   the others, and the sessions written twice per lease taken over (counted
+//!   from a moment after the three balanced, so the copies of their start's
+//!   steals are not counted as the hand-over's);
 //! - the hand-over after SIGTERM: the same, the worker asked to stop.
 //!
 //! The workers run with a 3 s failover time, renewals every 500 ms and a look
@@ -30,6 +33,9 @@ use kinesis_lab::target::{Clients, Target};
 const FAILOVER: &str = "3s";
 const RENEW: &str = "500ms";
 const TAKE: &str = "300ms";
+/// Long enough after the three workers balance for the batches in flight
+/// at each of the start's steals to be written: a renewal and a batch.
+const SETTLE: Duration = Duration::from_millis(1500);
 
 /// Measures, and prints, everything the module says.
 pub fn run(sh: &xshell::Shell, bin: &Path, sessions: usize, runs: u32) -> anyhow::Result<()> {
@@ -42,6 +48,11 @@ pub fn run(sh: &xshell::Shell, bin: &Path, sessions: usize, runs: u32) -> anyhow
             "0",
             "--kinesis-status-delay",
             "0s",
+            // The throughput runs keep the source and every run's
+            // destinations: past the default cap (256 MiB) the oldest
+            // records would be trimmed and never counted.
+            "--max-retained-mib",
+            "4096",
             "--data-dir",
         ])
         .arg(data.path())
@@ -57,6 +68,7 @@ pub fn run(sh: &xshell::Shell, bin: &Path, sessions: usize, runs: u32) -> anyhow
     let result = tokio::runtime::Runtime::new()?.block_on(async {
         let clients = Target::Endpoint(url.clone()).connect().await?;
         let bench = Bench {
+            emulator: emulator.id(),
             bin,
             url: &url,
             clients: &clients,
@@ -71,6 +83,8 @@ pub fn run(sh: &xshell::Shell, bin: &Path, sessions: usize, runs: u32) -> anyhow
 }
 
 struct Bench<'a> {
+    /// The emulator's process id, for its CPU time.
+    emulator: u32,
     bin: &'a Path,
     url: &'a str,
     clients: &'a Clients,
@@ -99,6 +113,7 @@ impl Bench<'_> {
             }
             let table = format!("bench-leases-{workers}");
             let started = Instant::now();
+            let emulator_before = cpu_time(self.emulator)?;
             let children: Vec<Child> = (1..=workers)
                 .map(|n| self.worker(source, &usa, &international, &table, &format!("t{workers}-{n}")))
                 .collect::<Result<_, _>>()?;
@@ -110,13 +125,23 @@ impl Bench<'_> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             let took = started.elapsed();
+            let mut workers_cpu = Duration::ZERO;
+            for child in &children {
+                workers_cpu += cpu_time(child.id())?;
+            }
+            let emulator_cpu = cpu_time(self.emulator)? - emulator_before;
             children.into_iter().for_each(stop);
             let rate = sessions as f64 / took.as_secs_f64();
             rates.push(rate);
+            let cores = |cpu: Duration| cpu.as_secs_f64() / took.as_secs_f64();
             println!(
-                "  {workers} worker(s): {:.1} s, {rate:>8.0} sessions/s, {:.2}x one worker",
+                "  {workers} worker(s): {:.1} s, {rate:>8.0} sessions/s, {:.2}x one worker; \
+                 cores busy: workers {:.2}, emulator {:.2} (of {})",
                 took.as_secs_f64(),
-                rate / rates[0]
+                rate / rates[0],
+                cores(workers_cpu),
+                cores(emulator_cpu),
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
             );
         }
         Ok(())
@@ -164,6 +189,11 @@ impl Bench<'_> {
             })
             .await
             .context("the three workers did not share the leases")?;
+            // The copies made while the three balanced at their start are
+            // not the hand-over's: let that settle, and count them first.
+            tokio::time::sleep(SETTLE).await;
+            let mut counter = Counter::open(self.clients, &[&usa, &international]).await?;
+            let before = counter.copies().await?;
             let held = owned_by(self.clients, &table, &leaving).await?;
             let mut first = workers.remove(0);
             let started = Instant::now();
@@ -184,7 +214,6 @@ impl Bench<'_> {
             times.push(took);
             producer.wait()?;
             let sent = 3000;
-            let mut counter = Counter::open(self.clients, &[&usa, &international]).await?;
             let deadline = Instant::now() + Duration::from_secs(120);
             while counter.distinct().await? < sent {
                 if Instant::now() > deadline {
@@ -192,7 +221,7 @@ impl Bench<'_> {
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            copies += counter.total().await? - sent;
+            copies += counter.copies().await? - before;
             moved += held;
             workers.into_iter().for_each(stop);
         }
@@ -317,6 +346,12 @@ impl Counter {
         Ok(self.total)
     }
 
+    /// Records beyond the first of their session.
+    async fn copies(&mut self) -> anyhow::Result<usize> {
+        self.read().await?;
+        Ok(self.total - self.ids.len())
+    }
+
     async fn distinct(&mut self) -> anyhow::Result<usize> {
         self.read().await?;
         Ok(self.ids.len())
@@ -359,6 +394,26 @@ async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The CPU time a process has used so far, all its threads together: the
+/// user and system clock ticks of Linux's `/proc/PID/stat` (fields 14 and
+/// 15, counted after the parenthesised command name, which may hold spaces).
+fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |field: usize| -> anyhow::Result<u64> {
+        // Field 3 (the state) is the first after the name.
+        fields
+            .get(field - 3)
+            .and_then(|value| value.parse().ok())
+            .with_context(|| format!("{path} has no field {field}: {stat:?}"))
+    };
+    let ticks = ticks(14)? + ticks(15)?;
+    let per_second = rustix::param::clock_ticks_per_second();
+    Ok(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 fn stop(mut worker: Child) {
