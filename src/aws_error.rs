@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, SdkError};
+use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::put_record::PutRecordError;
 
 /// What went wrong with a call, in the terms a learner acts on.
@@ -30,12 +30,12 @@ impl AwsError {
     /// A call that failed, for a reason no caller handles on its own.
     pub fn failed<E, R>(doing: impl fmt::Display, err: &SdkError<E, R>) -> AwsError
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + ProvideErrorMetadata + 'static,
         R: fmt::Debug,
     {
         AwsError::Failed {
             doing: doing.to_string(),
-            detail: DisplayErrorContext(err).to_string(),
+            detail: detail(err),
         }
     }
 
@@ -45,6 +45,23 @@ impl AwsError {
             stream: stream.to_string(),
             target: target.to_string(),
         }
+    }
+}
+
+/// AWS's account of a failed call: the service's error code and message
+/// (`ValidationException: 1 validation error detected: ...`) when it answered
+/// with one; else what the SDK knows (a timeout, a refused connection), with
+/// its causes. An error the SDK does not model has its code and message too,
+/// where its debug form would print the whole response.
+pub fn detail<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: fmt::Debug,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_owned(),
+        _ => DisplayErrorContext(err).to_string(),
     }
 }
 

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::delete_table::DeleteTableError;
 use aws_sdk_firehose::operation::create_delivery_stream::CreateDeliveryStreamError;
 use aws_sdk_firehose::operation::delete_delivery_stream::DeleteDeliveryStreamError;
 use aws_sdk_firehose::operation::describe_delivery_stream::DescribeDeliveryStreamError;
@@ -183,6 +184,15 @@ pub async fn down(clients: &Clients, names: &LabNames, keep_buckets: bool) -> Re
             Err(err) if is(&err, DeleteStreamError::is_resource_not_found_exception) => {}
             Err(err) => return Err(AwsError::failed(format_args!("delete stream {stream}"), &err).into()),
         }
+    }
+    // The ETL workers' lease table goes with the source stream: its
+    // checkpoints are sequence numbers of that stream, which a stream made
+    // anew under the same name would not have.
+    let table = names.lease_table();
+    match clients.dynamodb.delete_table().table_name(&table).send().await {
+        Ok(_) => eprintln!("deleted lease table {table}"),
+        Err(err) if is(&err, DeleteTableError::is_resource_not_found_exception) => {}
+        Err(err) => return Err(AwsError::failed(format_args!("delete table {table}"), &err).into()),
     }
     if keep_buckets {
         eprintln!("kept the buckets {} and {}", routes[0].bucket, routes[1].bucket);

@@ -21,14 +21,18 @@
 //!   of the table and of what the worker has seen change.
 //! - [`worker`]: one worker's leases over time: made, renewed, taken,
 //!   checkpointed, handed back.
+//! - [`renewer`]: the task that keeps a worker's leases on the KCL's
+//!   schedule, whatever the ETL's batch in hand is doing.
 
 use std::time::Duration;
 
 pub mod balance;
+pub mod renewer;
 pub mod table;
 pub mod worker;
 
-pub use table::{Lease, LeaseCheckpoint, LeaseError, LeaseTable};
+pub use renewer::{Held, Renewer};
+pub use table::{Lease, LeaseCheckpoint, LeaseError, LeaseTable, SharedStream, check_table_name};
 pub use worker::Worker;
 
 /// How a worker keeps and shares its leases; the defaults are the KCL's.

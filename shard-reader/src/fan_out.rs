@@ -11,6 +11,7 @@
 //! [`ShardReader`](crate::ShardReader), which keeps doing what it does for
 //! polling: KPL de-aggregation, positions, parents before children.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
@@ -31,6 +32,8 @@ const REGISTRATION_PATIENCE: Duration = Duration::from_secs(60);
 /// What one shard's subscription hands over: records, or why it cannot go on.
 pub(crate) struct Pushed {
     pub shard_id: String,
+    /// Which subscription of the shard pushed it ([`Subscriptions::subscribe`]).
+    pub subscription: u64,
     pub outcome: Result<Delivery, ReadError>,
 }
 
@@ -47,7 +50,10 @@ pub(crate) struct Subscriptions {
     consumer_arn: String,
     sender: mpsc::Sender<Pushed>,
     pub receiver: mpsc::Receiver<Pushed>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Each shard's subscription task, by shard id.
+    tasks: HashMap<String, JoinHandle<()>>,
+    /// How many subscriptions were started, to tell them apart.
+    started: u64,
 }
 
 impl Subscriptions {
@@ -59,13 +65,17 @@ impl Subscriptions {
             consumer_arn,
             sender,
             receiver,
-            tasks: Vec::new(),
+            tasks: HashMap::new(),
+            started: 0,
         }
     }
 
-    /// Starts pushing `shard_id`'s records from `opening` on.
-    pub fn subscribe(&mut self, client: &Client, stream: &str, shard_id: &str, opening: Opening) {
+    /// Starts pushing `shard_id`'s records from `opening` on, in place of any
+    /// subscription it had; the new subscription's number.
+    pub fn subscribe(&mut self, client: &Client, stream: &str, shard_id: &str, opening: Opening) -> u64 {
+        self.started += 1;
         let subscription = Subscription {
+            number: self.started,
             client: client.clone(),
             consumer_arn: self.consumer_arn.clone(),
             stream: stream.to_owned(),
@@ -73,14 +83,27 @@ impl Subscriptions {
             opening,
             sender: self.sender.clone(),
         };
-        self.tasks.retain(|task| !task.is_finished());
-        self.tasks.push(tokio::spawn(subscription.run()));
+        self.tasks.retain(|_, task| !task.is_finished());
+        if let Some(before) = self
+            .tasks
+            .insert(shard_id.to_owned(), tokio::spawn(subscription.run()))
+        {
+            before.abort();
+        }
+        self.started
+    }
+
+    /// Stops pushing `shard_id`'s records (a shard whose lease was lost).
+    pub fn unsubscribe(&mut self, shard_id: &str) {
+        if let Some(task) = self.tasks.remove(shard_id) {
+            task.abort();
+        }
     }
 }
 
 impl Drop for Subscriptions {
     fn drop(&mut self) {
-        for task in &self.tasks {
+        for task in self.tasks.values() {
             task.abort();
         }
     }
@@ -144,6 +167,7 @@ pub async fn register_consumer(
 }
 
 struct Subscription {
+    number: u64,
     client: Client,
     consumer_arn: String,
     stream: String,
@@ -236,6 +260,10 @@ impl Subscription {
             (Some(sequence), _) => position
                 .r#type(ShardIteratorType::AfterSequenceNumber)
                 .sequence_number(sequence),
+            // The reader drops the user records it was told to skip.
+            (None, Opening::At(sequence)) => position
+                .r#type(ShardIteratorType::AtSequenceNumber)
+                .sequence_number(sequence),
             (None, Opening::TrimHorizon | Opening::After(_)) => {
                 position.r#type(ShardIteratorType::TrimHorizon)
             }
@@ -254,6 +282,7 @@ impl Subscription {
     async fn push(&self, outcome: Result<Delivery, ReadError>) -> bool {
         let pushed = Pushed {
             shard_id: self.shard_id.clone(),
+            subscription: self.number,
             outcome,
         };
         self.sender.send(pushed).await.is_ok()

@@ -228,6 +228,14 @@ pub enum ShardStart {
     AtTimestamp(DateTime<Utc>),
     /// Right after this sequence number.
     After(String),
+    /// At this sequence number, without its user records up to and including
+    /// `through_sub_sequence`: where a KCL checkpoint in the middle of a KPL
+    /// aggregate resumes (the KCL takes an `AT_SEQUENCE_NUMBER` iterator and
+    /// drops the sub-records already processed, exactly so).
+    AtSubSequence {
+        sequence: String,
+        through_sub_sequence: u64,
+    },
 }
 
 struct ShardState {
@@ -241,6 +249,13 @@ struct ShardState {
     next_read_at: Instant,
     /// Waits before reading again after a failed read; new after a success.
     retry: retry::ExponentialBackoff,
+    /// Opened at a sequence number in the middle of an aggregate: its user
+    /// records up to this sub-sequence were processed before, and are
+    /// dropped when they come again.
+    skip: Option<(String, u64)>,
+    /// With enhanced fan-out: which subscription of the shard pushes for this
+    /// state; what an earlier one pushed before it was dropped is ignored.
+    subscription: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +264,25 @@ pub(crate) enum Opening {
     Latest(DateTime<Utc>),
     AtTimestamp(DateTime<Utc>),
     After(String),
+    /// `AT_SEQUENCE_NUMBER`; the user records to drop are the state's `skip`.
+    At(String),
+}
+
+impl ShardState {
+    /// The records of one read, without those a resume in the middle of an
+    /// aggregate had processed already. The skip ends with the first record
+    /// past that aggregate.
+    fn unseen(&mut self, mut records: Vec<ReadRecord>) -> Vec<ReadRecord> {
+        if let Some((sequence, through)) = &self.skip {
+            records.retain(|record| {
+                record.sequence_number != *sequence || record.sub_sequence.unwrap_or(0) > *through
+            });
+            if records.iter().any(|record| record.sequence_number != *sequence) {
+                self.skip = None;
+            }
+        }
+        records
+    }
 }
 
 impl ShardReader {
@@ -373,6 +407,25 @@ impl ShardReader {
         Ok(reader)
     }
 
+    /// Like [`ShardReader::open_given`], with each shard given pushed by
+    /// enhanced fan-out to the consumer `consumer_name` (registered now unless
+    /// it was before), as a KCL worker reads by default.
+    pub async fn open_given_fan_out(
+        client: Client,
+        stream: &str,
+        consumer_name: &str,
+    ) -> Result<ShardReader, ReadError> {
+        let consumer_arn = register_consumer(&client, stream, consumer_name).await?;
+        let subscriptions = fan_out::Subscriptions::new(consumer_arn);
+        Ok(ShardReader::empty(
+            client,
+            stream,
+            StartingPosition::TrimHorizon,
+            Some(subscriptions),
+            true,
+        ))
+    }
+
     /// Starts reading `shard_id` from `start` (a reader given its shards).
     pub async fn read_shard(&mut self, shard_id: &str, start: ShardStart) -> Result<(), ReadError> {
         if self.reads(shard_id) {
@@ -384,13 +437,27 @@ impl ShardReader {
             ShardStart::Latest => Opening::Latest(Utc::now()),
             ShardStart::AtTimestamp(at) => Opening::AtTimestamp(at),
             ShardStart::After(sequence) => Opening::After(sequence),
+            ShardStart::AtSubSequence {
+                sequence,
+                through_sub_sequence,
+            } => {
+                self.add(shard_id, Opening::At(sequence.clone())).await?;
+                if let Some(state) = self.active.last_mut() {
+                    state.skip = Some((sequence, through_sub_sequence));
+                }
+                return Ok(());
+            }
         };
         self.add(shard_id, opening).await
     }
 
-    /// Stops reading `shard_id` (its lease is another worker's now).
+    /// Stops reading `shard_id` (its lease is another worker's now), and its
+    /// subscription with enhanced fan-out.
     pub fn drop_shard(&mut self, shard_id: &str) {
         self.active.retain(|state| state.shard_id != shard_id);
+        if let Some(subscriptions) = &mut self.fan_out {
+            subscriptions.unsubscribe(shard_id);
+        }
     }
 
     /// Whether `shard_id` is being read.
@@ -529,6 +596,8 @@ impl ShardReader {
                         // millisecond, so a record from just before may come too:
                         // at least once, never lost.
                         (None, Opening::Latest(at)) => Opening::AtTimestamp(*at),
+                        // At a sequence number, before any record came: the
+                        // same again, and the skip still applies.
                         (None, opened) => opened.clone(),
                     };
                     let shard_id = state.shard_id.clone();
@@ -560,6 +629,7 @@ impl ShardReader {
             .iter()
             .flat_map(|record| ReadRecord::from_kinesis(&state.shard_id, record))
             .collect();
+        let records = state.unseen(records);
         if let Some(last) = records.last() {
             state.last_sequence_number = Some(last.sequence_number.clone());
         }
@@ -603,7 +673,12 @@ impl ShardReader {
                 .await
                 .expect("the reader holds a sender itself");
             let delivery = pushed.outcome?;
-            let Some(index) = self.active.iter().position(|s| s.shard_id == pushed.shard_id) else {
+            // A shard dropped since, or read again by a newer subscription.
+            let Some(index) = self
+                .active
+                .iter()
+                .position(|s| s.shard_id == pushed.shard_id && s.subscription == pushed.subscription)
+            else {
                 continue;
             };
             let state = &mut self.active[index];
@@ -612,6 +687,7 @@ impl ShardReader {
                 .iter()
                 .flat_map(|record| ReadRecord::from_kinesis(&state.shard_id, record))
                 .collect();
+            let records = state.unseen(records);
             if let Some(last) = records.last() {
                 state.last_sequence_number = Some(last.sequence_number.clone());
             }
@@ -620,7 +696,9 @@ impl ShardReader {
                 tracing::debug!(shard = %shard_id, stream = %self.stream, "shard read to its end");
                 self.active.remove(index);
                 self.finished.insert(shard_id.clone());
-                self.follow_reshard().await?;
+                if !self.given {
+                    self.follow_reshard().await?;
+                }
             }
             return Ok(ShardBatch {
                 shard_id,
@@ -668,12 +746,13 @@ impl ShardReader {
     }
 
     async fn add(&mut self, shard_id: &str, opening: Opening) -> Result<(), ReadError> {
-        let iterator = match &mut self.fan_out {
+        let (iterator, subscription) = match &mut self.fan_out {
             Some(subscriptions) => {
-                subscriptions.subscribe(&self.client, &self.stream, shard_id, opening.clone());
-                String::new()
+                let subscription =
+                    subscriptions.subscribe(&self.client, &self.stream, shard_id, opening.clone());
+                (String::new(), subscription)
             }
-            None => self.iterator(shard_id, &opening).await?,
+            None => (self.iterator(shard_id, &opening).await?, 0),
         };
         self.active.push(ShardState {
             shard_id: shard_id.to_owned(),
@@ -685,6 +764,8 @@ impl ShardReader {
             opened: opening,
             next_read_at: Instant::now(),
             retry: retry::backoff(RETRY_INTERVAL, MAX_RETRY_INTERVAL),
+            skip: None,
+            subscription,
         });
         Ok(())
     }
@@ -706,11 +787,14 @@ impl ShardReader {
             Opening::After(sequence) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(sequence),
+            Opening::At(sequence) => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(sequence),
         };
         let output = request.send().await.map_err(|err| {
             let service = err.as_service_error();
             match opening {
-                Opening::After(sequence)
+                Opening::After(sequence) | Opening::At(sequence)
                     if service.is_some_and(GetShardIteratorError::is_invalid_argument_exception) =>
                 {
                     ReadError::UnknownPosition {

@@ -31,14 +31,16 @@ use kinesis_lab::stream_name::StreamName;
 /// invalid. A dead letter too big for --dead-letter-stream keeps the first
 /// 512 KiB of its record, with the record's size and SHA-256. With
 /// --checkpoint, the position in each shard is saved once its records are
-/// written, and a restarted ETL resumes there. Ctrl+C or SIGTERM stops it at
-/// once; a batch not yet written is read again on restart.
+/// written, and a restarted ETL resumes there. Ctrl+C or SIGTERM lets the
+/// batch in hand finish for 3 s at most; one not written by then is read
+/// again on restart.
 ///
 /// Without flags it uses the lab's streams, as the lab runs it:
 ///   kinesis-lab etl --source-stream de-c2w2lab1-kinesis-data-stream \
 ///     --dest-streams '{"USA": "de-c2w2lab1-usa-data-stream", "International": "de-c2w2lab1-international-data-stream"}'
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
+#[command(group(clap::ArgGroup::new("positions").args(["checkpoint", "lease_table"])))]
 pub struct Args {
     /// The stream to read (the lab spells it --source_stream)
     /// [default: de-c2w2lab1-kinesis-data-stream].
@@ -67,9 +69,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
 
-    /// Start over: delete the positions saved in --checkpoint and read from
-    /// --from, as on a first run (for a stream made anew since they were saved).
-    #[arg(long, requires = "checkpoint")]
+    /// Start over: delete the positions saved in --checkpoint, or the lease
+    /// table of --lease-table with its checkpoints, and read from --from, as
+    /// on a first run (for a stream made anew since they were saved). Stop
+    /// every other worker of the table first.
+    #[arg(long, requires = "positions")]
     pub forget_checkpoint: bool,
 
     /// Where to start in shards with no checkpoint: trim-horizon (everything
@@ -82,7 +86,9 @@ pub struct Args {
     /// ETL over HTTP/2 (SubscribeToShard) as they arrive, instead of the ETL
     /// asking 5 times a second (GetRecords). Lower latency, and a read
     /// budget of its own (2 MiB/s per shard) that other readers do not share.
-    /// Registers --consumer-name on the source stream, or reuses it.
+    /// Registers --consumer-name on the source stream, or reuses it. With
+    /// --lease-table, each worker subscribes to the shards it holds, as a KCL
+    /// worker does by default.
     #[arg(long)]
     pub efo: bool,
 
@@ -100,33 +106,65 @@ pub struct Args {
     /// on-demand) with one lease per shard. This worker reads only the shards
     /// whose lease it holds, keeps its checkpoints in them, takes the leases
     /// of workers that are gone and steals toward an even share. Start as many
-    /// workers as you like, on one machine or several. Ctrl+C or SIGTERM hands
-    /// its leases back, for the others to take at once.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["checkpoint", "efo"])]
+    /// workers as you like, on one machine or several; a KCL application
+    /// whose applicationName is NAME shares the table too. The leases are
+    /// renewed by a task of their own, whatever the batch in hand is doing.
+    /// The table remembers its stream, and refuses another (or one made anew
+    /// under the same name). Ctrl+C or SIGTERM hands the leases back, for the
+    /// others to take at once. (The KCL's applicationName.)
+    #[arg(
+        long,
+        visible_alias = "application-name",
+        value_name = "NAME",
+        value_parser = lease_table_name,
+        conflicts_with = "checkpoint"
+    )]
     pub lease_table: Option<String>,
 
-    /// This worker's name in the lease table [default: HOST-PID].
-    #[arg(long, value_name = "ID", requires = "lease_table")]
+    /// This worker's name in the lease table [default: HOST-PID]. (The KCL's
+    /// workerIdentifier.)
+    #[arg(
+        long,
+        visible_alias = "worker-identifier",
+        value_name = "ID",
+        requires = "lease_table"
+    )]
     pub worker_id: Option<String>,
 
     /// A lease whose counter has not moved for this long is expired: its
-    /// worker is taken to be gone, and another takes its shard (the KCL's 10 s).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    /// worker is taken to be gone, and another takes its shard. A bare number
+    /// is milliseconds. (The KCL's failoverTimeMillis, 10 s.)
+    #[arg(
+        long,
+        visible_alias = "failover-time-millis",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = duration_or_millis,
+        requires = "lease_table"
+    )]
     pub failover_time: Duration,
 
     /// How often this worker renews its leases [default: a third of
-    /// --failover-time, as the KCL does].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "lease_table")]
+    /// --failover-time, less 25 ms, as the KCL does]. Not a KCL setting: the
+    /// KCL derives it from failoverTimeMillis; here it can be set for tests.
+    #[arg(long, value_name = "DURATION", value_parser = duration_or_millis, requires = "lease_table")]
     pub renew_every: Option<Duration>,
 
     /// How often this worker looks for leases to take or steal [default:
-    /// twice --failover-time, as the KCL does].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "lease_table")]
+    /// twice --failover-time, as the KCL does]. Not a KCL setting: the KCL
+    /// derives it from failoverTimeMillis; here it can be set for tests.
+    #[arg(long, value_name = "DURATION", value_parser = duration_or_millis, requires = "lease_table")]
     pub take_every: Option<Duration>,
 
     /// The most leases this worker steals from another in one look, toward
-    /// an even share (the KCL's 1).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// an even share. (The KCL's maxLeasesToStealAtOneTime, 1.)
+    #[arg(
+        long,
+        visible_alias = "max-leases-to-steal-at-one-time",
+        value_name = "N",
+        default_value_t = 1,
+        requires = "lease_table"
+    )]
     pub max_steal: usize,
 
     /// text: status lines for people on standard error; json: the same, as
@@ -141,6 +179,22 @@ pub struct Args {
 
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// A lease table's name, checked as DynamoDB would, before any request.
+fn lease_table_name(name: &str) -> Result<String, String> {
+    kinesis_lab::lease::check_table_name(name).map(|()| name.to_owned())
+}
+
+/// A duration as `10s` or `500ms`, or a bare number of milliseconds, as the
+/// KCL's settings are written.
+fn duration_or_millis(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(millis) => Ok(Duration::from_millis(millis)),
+        Err(_) => {
+            humantime::parse_duration(text).map_err(|err| format!("{err}: write it as 10s, 500ms or 10000"))
+        }
+    }
 }
 
 /// The lease settings the flags give: the KCL's, as far as they are not.
@@ -200,6 +254,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             table: table.clone(),
             worker_id: args.worker_id.clone().unwrap_or_else(default_worker_id),
             settings: settings.clone(),
+            forget: args.forget_checkpoint,
         });
         let dead_letters = match &options.dead_letters {
             DeadLetterSink::Stream(stream) => format!("stream {stream}"),

@@ -2,12 +2,11 @@
 //! and what Firehose delivered to them), the ETL workers' lease table, and
 //! the part 1 stream, deleted.
 
-use aws_sdk_dynamodb::operation::delete_table::DeleteTableError;
 use aws_sdk_kinesis::operation::delete_stream::DeleteStreamError;
 
 use super::{LabError, Walkthrough, say};
 use crate::aws_error::{self, AwsError};
-use crate::lab_names::{CLI_STREAM, LabNames};
+use crate::lab_names::CLI_STREAM;
 
 pub fn walk(walk: &Walkthrough) -> Result<(), LabError> {
     walk.step(
@@ -16,9 +15,9 @@ pub fn walk(walk: &Walkthrough) -> Result<(), LabError> {
         "The part 2 infrastructure (with the buckets and what Firehose delivered), the ETL workers' lease \
          table if there is one, and the part 1 stream.",
     );
+    // `infra down` deletes the lease table too.
     walk.run(&["infra", "down"])?;
-    let table = LabNames::new("").lease_table();
-    let (stream, leases) = walk.block_on(async {
+    let stream = walk.block_on(async {
         let clients = walk.target().connect().await?;
         let stream = match clients
             .kinesis
@@ -31,16 +30,8 @@ pub fn walk(walk: &Walkthrough) -> Result<(), LabError> {
             Err(err) if aws_error::is(&err, DeleteStreamError::is_resource_not_found_exception) => false,
             Err(err) => return Err(AwsError::failed(format_args!("delete stream {CLI_STREAM}"), &err).into()),
         };
-        let leases = match clients.dynamodb.delete_table().table_name(&table).send().await {
-            Ok(_) => true,
-            Err(err) if aws_error::is(&err, DeleteTableError::is_resource_not_found_exception) => false,
-            Err(err) => return Err(AwsError::failed(format_args!("delete table {table}"), &err).into()),
-        };
-        Ok::<_, LabError>((stream, leases))
+        Ok::<_, LabError>(stream)
     })?;
-    if leases {
-        say!(walk, "deleted lease table {table}");
-    }
     if stream {
         say!(walk, "deleted stream {CLI_STREAM}");
     }

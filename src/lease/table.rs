@@ -13,9 +13,14 @@
 //! | `childShardIds` | SS | the shards it was split or merged into, once it has ended |
 //! | `startingHashKey`, `endingHashKey` | S | its hash key range |
 //!
-//! KCL 3.x adds `throughputKBps`, `checkpointOwner`, `isMarkedForLeaseSteal`
-//! and tables of its own for worker metrics and coordination; none of them is
-//! written here (see the README).
+//! A checkpoint removes `pendingCheckpoint`, `pendingCheckpointSubSequenceNumber`
+//! and `pendingCheckpointState`, as the KCL's does: a KCL application that
+//! prepared a checkpoint and lost the lease leaves them behind.
+//!
+//! KCL 3.x stores `throughputKBps`, `checkpointOwner` and `entityType` too,
+//! and keeps tables of its own for worker metrics and coordination; none of
+//! them is written here (see the README). (Its `isMarkedForLeaseSteal` is a
+//! field of its lease objects in memory, not an attribute of the table.)
 //!
 //! Every write that changes a lease is conditional on the `leaseCounter` the
 //! writer last saw (and, for its own leases, on being their owner): of two
@@ -26,8 +31,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::delete_table::DeleteTableError;
 use aws_sdk_dynamodb::operation::describe_table::DescribeTableError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -85,6 +91,46 @@ impl LeaseCheckpoint {
 
 /// The tag on a lease table made here that names the stream it shares.
 pub const STREAM_TAG: &str = "kinesis-lab:stream";
+
+/// The tag on a lease table made here that holds when its stream was made:
+/// a stream deleted and made again under the same name is another stream,
+/// whose sequence numbers the leases' checkpoints know nothing of.
+pub const STREAM_CREATED_TAG: &str = "kinesis-lab:stream-created";
+
+/// The stream a lease table shares: its name, and when it was made
+/// (DescribeStreamSummary's `StreamCreationTimestamp`, in epoch seconds as
+/// the service gives it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedStream {
+    pub name: String,
+    pub created: f64,
+}
+
+impl SharedStream {
+    fn created_tag(&self) -> String {
+        self.created.to_string()
+    }
+}
+
+/// What DynamoDB accepts as a table name: 3 to 255 characters from
+/// `a-z A-Z 0-9 _ . -`. Checked before any request, as stream names are, so
+/// that a typo is told in one line rather than in a `ValidationException`.
+pub fn check_table_name(name: &str) -> Result<(), String> {
+    const RULE: &str = "a DynamoDB table name is 3 to 255 characters of letters, digits, '_', '-' and '.'";
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!("lease table name \"{name}\" holds {bad:?}: {RULE}"));
+    }
+    match name.len() {
+        3..=255 => Ok(()),
+        len => Err(format!(
+            "lease table name \"{name}\" is {len} character{} long: {RULE}",
+            if len == 1 { "" } else { "s" }
+        )),
+    }
+}
 
 /// One shard's lease, as the table holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,32 +201,53 @@ impl Lease {
         item
     }
 
-    fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Lease> {
-        let text = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
-        let number = |name: &str| {
-            item.get(name)
-                .and_then(|value| value.as_n().ok())
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
+    /// The lease an item holds. An attribute of the wrong type, or a number
+    /// that is not one, is an error that names it: read as a default, a
+    /// `leaseCounter` would make every later conditional write fail without
+    /// saying why.
+    fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Lease, Malformed> {
+        let key = match item.get("leaseKey") {
+            Some(AttributeValue::S(key)) => key.clone(),
+            other => {
+                return Err(Malformed {
+                    key: "(no leaseKey)".to_owned(),
+                    attribute: "leaseKey",
+                    found: format!("{other:?}"),
+                });
+            }
         };
-        let set = |name: &str| {
-            item.get(name)
-                .and_then(|value| value.as_ss().ok())
-                .cloned()
-                .unwrap_or_default()
+        let malformed = |attribute: &'static str, value: &AttributeValue| Malformed {
+            key: key.clone(),
+            attribute,
+            found: format!("{value:?}"),
         };
-        Some(Lease {
-            key: text("leaseKey")?,
-            owner: text("leaseOwner"),
-            counter: number("leaseCounter"),
+        let text = |name: &'static str| match item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(text)) => Ok(Some(text.clone())),
+            Some(other) => Err(malformed(name, other)),
+        };
+        let number = |name: &'static str| match item.get(name) {
+            None => Ok(0),
+            Some(value @ AttributeValue::N(n)) => n.parse::<u64>().map_err(|_| malformed(name, value)),
+            Some(other) => Err(malformed(name, other)),
+        };
+        let set = |name: &'static str| match item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::Ss(set)) => Ok(set.clone()),
+            Some(other) => Err(malformed(name, other)),
+        };
+        Ok(Lease {
+            owner: text("leaseOwner")?,
+            counter: number("leaseCounter")?,
             checkpoint: LeaseCheckpoint::from_attributes(
-                &text("checkpoint").unwrap_or_else(|| "TRIM_HORIZON".to_owned()),
-                number("checkpointSubSequenceNumber"),
+                &text("checkpoint")?.unwrap_or_else(|| "TRIM_HORIZON".to_owned()),
+                number("checkpointSubSequenceNumber")?,
             ),
-            owner_switches_since_checkpoint: number("ownerSwitchesSinceCheckpoint"),
-            parents: set("parentShardId"),
-            children: set("childShardIds"),
-            hash_keys: text("startingHashKey").zip(text("endingHashKey")),
+            owner_switches_since_checkpoint: number("ownerSwitchesSinceCheckpoint")?,
+            parents: set("parentShardId")?,
+            children: set("childShardIds")?,
+            hash_keys: text("startingHashKey")?.zip(text("endingHashKey")?),
+            key,
         })
     }
 }
@@ -193,10 +260,51 @@ fn n(number: u64) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
+/// A lease item that is not one this module (or the KCL) writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub key: String,
+    pub attribute: &'static str,
+    pub found: String,
+}
+
 /// Why the lease table could not be used. A lost race is not one of these:
 /// it comes back as `None` or `false`.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error(
+        "the lease {key} in the lease table {table} has {attribute} = {found}, which is not what the \
+         KCL writes there\nFix or delete that item, or name a new table with --lease-table."
+    )]
+    Malformed {
+        table: String,
+        key: String,
+        attribute: &'static str,
+        found: String,
+    },
+    #[error(
+        "the lease table {table} keeps the leases of the stream \"{shared}\", not of \"{stream}\"\n\
+         Name a table of this stream's own with --lease-table."
+    )]
+    OtherStream {
+        table: String,
+        stream: String,
+        shared: String,
+    },
+    #[error(
+        "the lease table {table} keeps the leases of an earlier stream named \"{stream}\" (made at \
+         {then}; this one was made at {now}), and its checkpoints are sequence numbers of that \
+         stream\nStart over with --forget-checkpoint (it deletes the table's leases), or name a new \
+         table with --lease-table."
+    )]
+    EarlierStream {
+        table: String,
+        stream: String,
+        then: String,
+        now: String,
+    },
     #[error("cannot {doing} in the lease table {table}: {message}")]
     Failed {
         doing: &'static str,
@@ -222,12 +330,17 @@ impl LeaseTable {
     /// The table `name`, made (on-demand billing, as the KCL makes it) if it
     /// is missing, once it is ACTIVE. A table made here is tagged with the
     /// stream it shares (`kinesis-lab:stream`), for the emulator's console.
+    ///
+    /// A table that was made for another stream, or for an earlier stream of
+    /// the same name (by its tags), is refused. A table without those tags
+    /// (made by a KCL application) is taken as it is.
     pub async fn ensure(
         client: Client,
         name: &str,
-        stream: &str,
+        stream: &SharedStream,
         timeout: Duration,
     ) -> Result<LeaseTable, LeaseError> {
+        check_table_name(name).map_err(LeaseError::InvalidName)?;
         let table = LeaseTable {
             client,
             name: name.to_owned(),
@@ -261,42 +374,143 @@ impl LeaseTable {
         };
         let look = || async {
             let described = table.client.describe_table().table_name(name).send().await;
-            let status = match described {
-                Ok(output) => output.table.and_then(|t| t.table_status),
+            let (status, arn) = match described {
+                Ok(output) => output
+                    .table
+                    .map_or((None, None), |t| (t.table_status, t.table_arn)),
                 // A table being made may not be described yet.
-                Err(err) if aws_error::is(&err, DescribeTableError::is_resource_not_found_exception) => None,
+                Err(err) if aws_error::is(&err, DescribeTableError::is_resource_not_found_exception) => {
+                    (None, None)
+                }
                 Err(err) => return Err(table.failed("describe the table", &err)),
             };
-            Ok(match status {
-                Some(TableStatus::Active) => Look::Ready(()),
-                other => Look::NotYet(other.map_or("not there yet".to_owned(), |s| s.as_str().to_owned())),
+            Ok(match (status, arn) {
+                (Some(TableStatus::Active), Some(arn)) => Look::Ready(arn),
+                (other, _) => {
+                    Look::NotYet(other.map_or("not there yet".to_owned(), |s| s.as_str().to_owned()))
+                }
             })
         };
-        let active = Patience::new(timeout, Duration::from_millis(200))
+        let arn = match Patience::new(timeout, Duration::from_millis(200))
             .wait(look)
-            .await?;
-        if let (Ok(()), Some(arn)) = (&active, made_here) {
-            table
-                .client
-                .tag_resource()
-                .resource_arn(arn)
-                .tags(
-                    Tag::builder()
-                        .key(STREAM_TAG)
-                        .value(stream)
-                        .build()
-                        .expect("a tag with a key and a value"),
-                )
-                .send()
-                .await
-                .map_err(|err| table.failed("tag the table with its stream", &err))?;
+            .await?
+        {
+            Ok(arn) => arn,
+            Err(status) => {
+                return Err(LeaseError::NotActive {
+                    table: name.to_owned(),
+                    waited: timeout,
+                    status,
+                });
+            }
+        };
+        match made_here {
+            Some(arn) => table.tag(&arn, stream).await?,
+            None => table.check_shares(&arn, stream).await?,
         }
-        match active {
-            Ok(()) => Ok(table),
+        Ok(table)
+    }
+
+    /// Tags a table made here with the stream it shares.
+    async fn tag(&self, arn: &str, stream: &SharedStream) -> Result<(), LeaseError> {
+        let tag = |key: &str, value: String| {
+            Tag::builder()
+                .key(key)
+                .value(value)
+                .build()
+                .expect("a tag with a key and a value")
+        };
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .tags(tag(STREAM_TAG, stream.name.clone()))
+            .tags(tag(STREAM_CREATED_TAG, stream.created_tag()))
+            .send()
+            .await
+            .map_err(|err| self.failed("tag the table with its stream", &err))?;
+        Ok(())
+    }
+
+    /// Refuses a table whose tags say it shares another stream, or an
+    /// earlier stream of the same name.
+    async fn check_shares(&self, arn: &str, stream: &SharedStream) -> Result<(), LeaseError> {
+        let tags = self
+            .client
+            .list_tags_of_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|err| self.failed("read the table's tags", &err))?;
+        let tag = |key: &str| {
+            tags.tags()
+                .iter()
+                .find(|tag| tag.key() == key)
+                .map(|tag| tag.value().to_owned())
+        };
+        if let Some(shared) = tag(STREAM_TAG)
+            && shared != stream.name
+        {
+            return Err(LeaseError::OtherStream {
+                table: self.name.clone(),
+                stream: stream.name.clone(),
+                shared,
+            });
+        }
+        if let Some(created) = tag(STREAM_CREATED_TAG)
+            && created != stream.created_tag()
+        {
+            let when = |epoch: &str| {
+                epoch
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|secs| chrono::DateTime::from_timestamp_millis((secs * 1000.0) as i64))
+                    .map_or_else(|| epoch.to_owned(), |at| at.to_rfc3339())
+            };
+            return Err(LeaseError::EarlierStream {
+                table: self.name.clone(),
+                stream: stream.name.clone(),
+                then: when(&created),
+                now: when(&stream.created_tag()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes the table, and waits until it is gone: `--forget-checkpoint`
+    /// with a lease table. Whether there was one.
+    pub async fn delete(client: &Client, name: &str, timeout: Duration) -> Result<bool, LeaseError> {
+        check_table_name(name).map_err(LeaseError::InvalidName)?;
+        let table = LeaseTable::existing(client.clone(), name);
+        match client.delete_table().table_name(name).send().await {
+            Ok(_) => {}
+            Err(err) if aws_error::is(&err, DeleteTableError::is_resource_not_found_exception) => {
+                return Ok(false);
+            }
+            Err(err) => return Err(table.failed("delete the table", &err)),
+        }
+        let look = || async {
+            match client.describe_table().table_name(name).send().await {
+                Err(err) if aws_error::is(&err, DescribeTableError::is_resource_not_found_exception) => {
+                    Ok(Look::Ready(()))
+                }
+                Err(err) => Err(table.failed("describe the table", &err)),
+                Ok(output) => Ok(Look::NotYet(
+                    output
+                        .table
+                        .and_then(|t| t.table_status)
+                        .map_or("there".to_owned(), |s| s.as_str().to_owned()),
+                )),
+            }
+        };
+        match Patience::new(timeout, Duration::from_millis(200))
+            .wait(look)
+            .await?
+        {
+            Ok(()) => Ok(true),
             Err(status) => Err(LeaseError::NotActive {
                 table: name.to_owned(),
                 waited: timeout,
-                status,
+                status: format!("{status}, not deleted"),
             }),
         }
     }
@@ -327,7 +541,9 @@ impl LeaseTable {
                 .send()
                 .await
                 .map_err(|err| self.failed("read the leases", &err))?;
-            leases.extend(page.items().iter().filter_map(Lease::from_item));
+            for item in page.items() {
+                leases.push(Lease::from_item(item).map_err(|bad| self.malformed(bad))?);
+            }
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(leases);
@@ -397,7 +613,8 @@ impl LeaseTable {
             "save a checkpoint",
             lease,
             "SET leaseCounter = :next, checkpoint = :checkpoint, \
-             checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero",
+             checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero \
+             REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState",
             Some(owner),
             &[
                 (":checkpoint", s(&sequence)),
@@ -479,7 +696,12 @@ impl LeaseTable {
             request = request.expression_attribute_values(*name, value.clone());
         }
         match request.condition_expression(condition).send().await {
-            Ok(output) => Ok(output.attributes().and_then(Lease::from_item)),
+            Ok(output) => match output.attributes() {
+                Some(item) => Lease::from_item(item)
+                    .map(Some)
+                    .map_err(|bad| self.malformed(bad)),
+                None => Ok(None),
+            },
             Err(err) if aws_error::is(&err, UpdateItemError::is_conditional_check_failed_exception) => {
                 Ok(None)
             }
@@ -489,13 +711,22 @@ impl LeaseTable {
 
     fn failed<E, R>(&self, doing: &'static str, err: &SdkError<E, R>) -> LeaseError
     where
-        E: std::error::Error + 'static,
+        E: std::error::Error + ProvideErrorMetadata + 'static,
         R: std::fmt::Debug,
     {
         LeaseError::Failed {
             doing,
             table: self.name.clone(),
-            message: DisplayErrorContext(err).to_string(),
+            message: aws_error::detail(err),
+        }
+    }
+
+    fn malformed(&self, bad: Malformed) -> LeaseError {
+        LeaseError::Malformed {
+            table: self.name.clone(),
+            key: bad.key,
+            attribute: bad.attribute,
+            found: bad.found,
         }
     }
 }
@@ -530,13 +761,43 @@ mod tests {
         );
         assert!(!item.contains_key("childShardIds"), "no empty sets");
         assert_eq!(item["startingHashKey"], s("0"));
-        assert_eq!(Lease::from_item(&item), Some(lease));
+        assert_eq!(Lease::from_item(&item), Ok(lease));
 
         let mut fresh = Lease::new("shardId-000000000000", Vec::new(), LeaseCheckpoint::TrimHorizon);
         fresh.checkpoint = LeaseCheckpoint::ShardEnd;
         let item = fresh.to_item();
         assert_eq!(item["checkpoint"], s("SHARD_END"));
         assert!(!item.contains_key("leaseOwner") && !item.contains_key("parentShardId"));
-        assert_eq!(Lease::from_item(&item), Some(fresh));
+        assert_eq!(Lease::from_item(&item), Ok(fresh));
+    }
+
+    #[test]
+    fn an_unparsable_lease_counter_is_reported_by_name_not_read_as_zero() {
+        let mut item = Lease::new("shardId-000000000001", Vec::new(), LeaseCheckpoint::TrimHorizon).to_item();
+        item.insert("leaseCounter".to_owned(), AttributeValue::N("seven".to_owned()));
+        let bad = Lease::from_item(&item).unwrap_err();
+        assert_eq!(bad.key, "shardId-000000000001");
+        assert_eq!(bad.attribute, "leaseCounter");
+        assert!(bad.found.contains("seven"), "{bad:?}");
+
+        item.insert("leaseCounter".to_owned(), AttributeValue::S("7".to_owned()));
+        assert_eq!(Lease::from_item(&item).unwrap_err().attribute, "leaseCounter");
+    }
+
+    #[test]
+    fn a_lease_table_name_dynamodb_would_refuse_is_told_in_one_line_naming_the_rule() {
+        for name in ["t", "ab", "leases table", "leases/1", &"x".repeat(256)] {
+            let message = check_table_name(name).unwrap_err();
+            assert!(!message.contains('\n'), "{message}");
+            assert!(message.contains("3 to 255 characters"), "{message}");
+        }
+        assert_eq!(
+            check_table_name("t").unwrap_err(),
+            "lease table name \"t\" is 1 character long: a DynamoDB table name is 3 to 255 characters \
+             of letters, digits, '_', '-' and '.'"
+        );
+        for name in ["abc", "de-c2w2lab1-etl-leases", "a.b_c-9", &"x".repeat(255)] {
+            assert_eq!(check_table_name(name), Ok(()), "{name}");
+        }
     }
 }

@@ -5,7 +5,13 @@
 //!
 //! The worker says what changed ([`Change`]): the shards it now holds, with
 //! where to start in each, and those it lost. The ETL reads exactly the
-//! shards it holds.
+//! shards it holds; [`super::renewer`] runs the worker's schedule in a task
+//! of its own.
+//!
+//! A renewal that fails (the table out of reach, a throttle) is tried again
+//! at the next tick; the lease is kept meanwhile, for as long as no other
+//! worker may take it: once a lease has gone a failover time without a
+//! renewal, this worker lets go of it, because any other may now take it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
@@ -37,6 +43,29 @@ pub enum InitialPosition {
     AtTimestamp,
 }
 
+/// A lease held, and when its counter last moved for this worker.
+struct Held {
+    lease: Lease,
+    renewed: Instant,
+}
+
+impl Held {
+    fn new(lease: Lease) -> Held {
+        Held {
+            lease,
+            renewed: Instant::now(),
+        }
+    }
+}
+
+/// What one tick did: the changes, and the first error met on the way (the
+/// rest of the tick went on without it).
+#[derive(Debug, Default)]
+pub struct Tick {
+    pub changes: Vec<Change>,
+    pub error: Option<LeaseError>,
+}
+
 /// One worker of a lease table.
 pub struct Worker {
     table: LeaseTable,
@@ -46,7 +75,7 @@ pub struct Worker {
     settings: LeaseSettings,
     initial: InitialPosition,
     /// The leases this worker holds, as it last wrote them.
-    held: BTreeMap<String, Lease>,
+    held: BTreeMap<String, Held>,
     observer: Observer,
     next_renew: Instant,
     next_take: Instant,
@@ -104,32 +133,62 @@ impl Worker {
         self.next_renew.min(self.next_take)
     }
 
-    /// Renews, and looks for leases to take, as each falls due; what changed.
-    pub async fn tick(&mut self) -> Result<Vec<Change>, LeaseError> {
-        let mut changes = Vec::new();
+    /// Renews, and looks for leases to take, as each falls due. An error
+    /// does not end the tick: the next one tries again.
+    pub async fn tick(&mut self) -> Tick {
+        let mut tick = Tick::default();
         let now = Instant::now();
         if now >= self.next_renew {
-            changes.extend(self.renew().await?);
+            let (lost, error) = self.renew().await;
+            tick.changes.extend(lost);
+            tick.error = error;
             self.next_renew = now + self.settings.renew_every;
         }
         if now >= self.next_take {
-            changes.extend(self.take().await?);
+            match self.take().await {
+                Ok(changes) => tick.changes.extend(changes),
+                Err(err) => tick.error = tick.error.or(Some(err)),
+            }
             self.next_take = now + self.settings.take_every;
         }
-        Ok(changes)
+        tick
     }
 
     /// Moves the counter of every lease held on; those that were taken in
-    /// the meantime are lost.
-    pub async fn renew(&mut self) -> Result<Vec<Change>, LeaseError> {
+    /// the meantime are lost, and so are those whose renewals have failed
+    /// for a failover time. The first error met, if any.
+    pub async fn renew(&mut self) -> (Vec<Change>, Option<LeaseError>) {
         let mut lost = Vec::new();
-        for (shard, lease) in &mut self.held {
-            match self.table.renew(lease, &self.id).await? {
-                Some(renewed) => *lease = renewed,
-                None => lost.push(shard.clone()),
+        let mut error = None;
+        for (shard, held) in &mut self.held {
+            match self.table.renew(&held.lease, &self.id).await {
+                Ok(Some(renewed)) => *held = Held::new(renewed),
+                Ok(None) => lost.push(shard.clone()),
+                Err(err) => {
+                    if held.renewed.elapsed() >= self.settings.failover_time {
+                        tracing::warn!(
+                            shard = %shard, worker = %self.id,
+                            "no renewal for the failover time: another worker may take the lease now"
+                        );
+                        lost.push(shard.clone());
+                    }
+                    error.get_or_insert(err);
+                }
             }
         }
-        Ok(self.forget(lost))
+        (self.forget(lost), error)
+    }
+
+    /// Notes that the table is out of reach for now: leases not renewed for
+    /// a failover time are let go, as [`Worker::renew`] would.
+    pub fn let_expired_go(&mut self) -> Vec<Change> {
+        let expired: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.renewed.elapsed() >= self.settings.failover_time)
+            .map(|(shard, _)| shard.clone())
+            .collect();
+        self.forget(expired)
     }
 
     /// Looks at the table: makes the leases of new shards, then takes and
@@ -168,7 +227,7 @@ impl Worker {
                     shard: key.clone(),
                     checkpoint: taken.checkpoint.clone(),
                 });
-                self.held.insert(key.clone(), taken);
+                self.held.insert(key.clone(), Held::new(taken));
             }
         }
         Ok(changes)
@@ -181,12 +240,12 @@ impl Worker {
         shard: &str,
         checkpoint: &LeaseCheckpoint,
     ) -> Result<bool, LeaseError> {
-        let Some(lease) = self.held.get(shard) else {
+        let Some(held) = self.held.get(shard) else {
             return Ok(false);
         };
-        match self.table.checkpoint(lease, &self.id, checkpoint).await? {
+        match self.table.checkpoint(&held.lease, &self.id, checkpoint).await? {
             Some(saved) => {
-                self.held.insert(shard.to_owned(), saved);
+                self.held.insert(shard.to_owned(), Held::new(saved));
                 Ok(true)
             }
             None => {
@@ -210,8 +269,8 @@ impl Worker {
             .filter(|s| s.parents.iter().any(|parent| parent == shard))
             .map(|s| s.id.clone())
             .collect();
-        if let Some(lease) = self.held.remove(shard) {
-            self.table.set_children(&lease, &self.id, &children).await?;
+        if let Some(held) = self.held.remove(shard) {
+            self.table.set_children(&held.lease, &self.id, &children).await?;
         }
         let leases = self.table.scan().await?;
         self.make_leases(&leases).await?;
@@ -223,12 +282,21 @@ impl Worker {
     /// them at its next look, without waiting for them to expire.
     pub async fn hand_back_all(&mut self) -> Result<usize, LeaseError> {
         let mut handed = 0;
-        for lease in std::mem::take(&mut self.held).values() {
-            if self.table.hand_back(lease, &self.id).await? {
-                handed += 1;
+        let mut error = None;
+        // Every lease is tried, whatever happens to one of them.
+        for held in std::mem::take(&mut self.held).values() {
+            match self.table.hand_back(&held.lease, &self.id).await {
+                Ok(true) => handed += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    error.get_or_insert(err);
+                }
             }
         }
-        Ok(handed)
+        match error {
+            Some(err) => Err(err),
+            None => Ok(handed),
+        }
     }
 
     fn forget(&mut self, lost: Vec<String>) -> Vec<Change> {
