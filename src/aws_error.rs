@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::operation::put_record::PutRecordError;
 
 /// What went wrong with a call, in the terms a learner acts on.
@@ -61,7 +61,21 @@ where
     match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
-        _ => DisplayErrorContext(err).to_string(),
+        // The causes, each once: the SDK's own display of a dispatch failure
+        // ends with a debug dump of it.
+        _ => {
+            let mut words = err.to_string();
+            let mut cause = std::error::Error::source(err);
+            while let Some(next) = cause {
+                let said = next.to_string();
+                if !words.contains(&said) {
+                    words.push_str(": ");
+                    words.push_str(&said);
+                }
+                cause = next.source();
+            }
+            words
+        }
     }
 }
 

@@ -121,6 +121,17 @@ pub struct Args {
     )]
     pub lease_table: Option<String>,
 
+    /// Reach the lease table at this endpoint instead of the target's (a
+    /// DynamoDB of its own, such as DynamoDB Local). (The KCL's
+    /// dynamoDBEndpoint.)
+    #[arg(
+        long,
+        visible_alias = "dynamodb-endpoint",
+        value_name = "URL",
+        requires = "lease_table"
+    )]
+    pub dynamodb_endpoint_url: Option<String>,
+
     /// This worker's name in the lease table [default: HOST-PID]. (The KCL's
     /// workerIdentifier.)
     #[arg(
@@ -249,8 +260,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     super::runtime()?.block_on(async {
         let stop = super::stop_signal()?;
         let clients = args.target.target().connect().await?;
+        let dynamodb = match &args.dynamodb_endpoint_url {
+            Some(url) => aws_sdk_dynamodb::Client::from_conf(
+                clients.dynamodb.config().to_builder().endpoint_url(url).build(),
+            ),
+            None => clients.dynamodb.clone(),
+        };
         options.leases = args.lease_table.as_ref().map(|table| LeaseOptions {
-            dynamodb: clients.dynamodb.clone(),
+            dynamodb: dynamodb.clone(),
             table: table.clone(),
             worker_id: args.worker_id.clone().unwrap_or_else(default_worker_id),
             settings: settings.clone(),

@@ -170,9 +170,25 @@ impl PositionStore for Leases {
     }
 
     async fn save(&mut self, batch: &ShardBatch) -> Result<bool, EtlError> {
+        let shard = &batch.shard_id;
         if batch.ended {
-            self.renewer.shard_ended(&batch.shard_id).await?;
-            return Ok(true);
+            // The reader has let the shard go: until its lease says
+            // SHARD_END, its children are read by nobody. So this is tried
+            // until it is saved, or the lease is let go (a failover time
+            // without renewal), when the next holder reads the shard's end.
+            loop {
+                match self.renewer.shard_ended(shard).await {
+                    Ok(()) => return Ok(true),
+                    Err(err) if self.renewer.holds_any(shard) => {
+                        tracing::warn!(shard = %shard, "{err}; trying again in 1 s");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(shard = %shard, "{err}; the lease is let go, and its next holder ends it");
+                        return Ok(false);
+                    }
+                }
+            }
         }
         let Some(last) = batch.records.last() else {
             return Ok(true);
@@ -184,7 +200,16 @@ impl PositionStore for Leases {
             sequence: last.sequence_number.clone(),
             sub_sequence: last.sub_sequence.unwrap_or(0),
         };
-        Ok(self.renewer.checkpoint(&batch.shard_id, &checkpoint).await?)
+        match self.renewer.checkpoint(shard, &checkpoint).await {
+            Ok(saved) => Ok(saved),
+            // The lease table out of reach: the batch is written, and the
+            // next checkpoint of the shard covers it. Were this worker to die
+            // first, the next holder would write it again: at least once.
+            Err(err) => {
+                tracing::warn!(shard = %shard, "{err}; the next checkpoint of the shard covers this batch");
+                Ok(true)
+            }
+        }
     }
 
     async fn close(self) {

@@ -79,6 +79,11 @@ impl Renewer {
         self.held.lock().expect("never poisoned").get(shard) == Some(&generation)
     }
 
+    /// Whether this worker holds the lease of `shard`, in any generation.
+    pub fn holds_any(&self, shard: &str) -> bool {
+        self.held.lock().expect("never poisoned").contains_key(shard)
+    }
+
     /// Saves that `shard` is written up to `checkpoint`. `false` when the
     /// lease is no longer this worker's: the shard is dropped from the reader.
     pub async fn checkpoint(&self, shard: &str, checkpoint: &LeaseCheckpoint) -> Result<bool, LeaseError> {

@@ -9,11 +9,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use kinesis_lab::batch_writer::{Entry, put_all};
+use kinesis_lab::generator::SessionGenerator;
 use kinesis_lab::infra::ensure_stream;
-use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
+use kinesis_lab::shard_reader::{ShardReader, StartingPosition, kpl};
 use serde_json::Value;
 
 use crate::target::TestTarget;
@@ -38,7 +42,11 @@ struct Share {
 
 impl Share {
     async fn new(shards: i32) -> Share {
-        let target = TestTarget::start().await;
+        Share::on(TestTarget::start().await, shards).await
+    }
+
+    /// The same, on a target the test chose.
+    async fn on(target: TestTarget, shards: i32) -> Share {
         let (source, usa, international) = (target.name("src"), target.name("usa"), target.name("int"));
         // One shard per destination: LocalStack counts every open shard of
         // the whole suite against one limit (100), so the tests keep few.
@@ -83,6 +91,23 @@ impl Share {
 
     /// `kinesis-lab etl` as worker `id` of the table, in the background.
     fn worker(&self, id: &str) -> Child {
+        self.worker_with(id, &[])
+    }
+
+    /// The same, with more flags; with `--failover-time` among them, they
+    /// give the timings instead of the tests' own.
+    fn worker_with(&self, id: &str, extra: &[&str]) -> Child {
+        let timings = match extra.contains(&"--failover-time") {
+            true => Vec::new(),
+            false => vec![
+                "--failover-time".to_owned(),
+                format!("{}ms", FAILOVER.as_millis()),
+                "--renew-every".to_owned(),
+                format!("{}ms", RENEW.as_millis()),
+                "--take-every".to_owned(),
+                format!("{}ms", TAKE.as_millis()),
+            ],
+        };
         let destinations = format!(
             r#"{{"USA": "{}", "International": "{}"}}"#,
             self.usa, self.international
@@ -98,12 +123,11 @@ impl Share {
                 &destinations,
             ])
             .args(["--lease-table", &self.table, "--worker-id", id])
-            .args(["--failover-time", &format!("{}ms", FAILOVER.as_millis())])
-            .args(["--renew-every", &format!("{}ms", RENEW.as_millis())])
-            .args(["--take-every", &format!("{}ms", TAKE.as_millis())])
+            .args(timings)
             .args(["--output", "json", "--dead-letter-file"])
             .arg(&dead_letters)
             .args(["--endpoint-url", &self.target.url])
+            .args(extra)
             .env("RUST_LOG", "warn,kinesis_lab=info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -637,5 +661,551 @@ async fn the_lease_table_holds_the_kcls_attribute_names_and_types() {
         let checkpoint = item["checkpoint"].as_s().unwrap();
         assert!(checkpoint.bytes().all(|b| b.is_ascii_digit()), "{checkpoint}");
     }
+    share.cleanup().await;
+}
+
+/// `count` sessions put on the source at once, 500 to a PutRecords; their ids.
+async fn put_sessions(share: &Share, count: usize, seed: u64) -> Vec<String> {
+    let mut generator = SessionGenerator::new(seed);
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let entries: Vec<Entry> = (0..(count - ids.len()).min(500))
+            .map(|origin| {
+                let session = Value::Object(generator.session());
+                let id = session["session_id"].as_str().unwrap().to_owned();
+                ids.push(id.clone());
+                Entry {
+                    partition_key: id,
+                    data: session.to_string().into_bytes(),
+                    origin,
+                }
+            })
+            .collect();
+        let written = put_all(&share.target.clients.kinesis, &share.source, entries)
+            .await
+            .unwrap();
+        assert!(written.invalid.is_empty(), "{} refused", written.invalid.len());
+    }
+    ids
+}
+
+/// Watches the table's owners until `until` is done: every change of owner
+/// of a lease, as (shard, from, to).
+async fn owner_changes(
+    share: &Share,
+    until: impl std::future::Future<Output = usize>,
+) -> (usize, Vec<(String, Option<String>, Option<String>)>) {
+    let mut seen = share.owners().await;
+    let mut changes = Vec::new();
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            outcome = &mut until => return (outcome, changes),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let now = share.owners().await;
+        for (shard, owner) in &now {
+            if let Some(before) = seen.get(shard)
+                && before != owner
+            {
+                changes.push((shard.clone(), before.clone(), owner.clone()));
+            }
+        }
+        seen = now;
+    }
+}
+
+/// Issue 28, "a slow batch loses its leases": destinations of one shard,
+/// throttled as AWS throttles them (1,000 records a second), take batches
+/// that last several failover times. Once the workers have balanced, no live
+/// worker loses a lease, and no session is written twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_slower_than_the_failover_time_keeps_its_leases_and_writes_nothing_twice() {
+    let mut config = emulator::Config::for_tests();
+    config.kinesis.enforce_limits = true;
+    let share = Share::on(TestTarget::with_emulator(config).await, 4).await;
+    // A failover of 1 s: a batch of a few thousand records, written at
+    // 1,000 a second into each destination, lasts several of them.
+    let timings = [
+        "--failover-time",
+        "1s",
+        "--renew-every",
+        "300ms",
+        "--take-every",
+        "300ms",
+    ];
+    let workers: Vec<Child> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|id| share.worker_with(id, &timings))
+        .collect();
+    share
+        .wait_for("1 or 2 leases each", Duration::from_secs(30), |shares, owners| {
+            owners.len() == 4 && balanced(shares, 3, 1, 2)
+        })
+        .await;
+    // Settled: a steal's batch in flight has been written.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = put_sessions(&share, 6_000, 281).await;
+    let (copies, changes) = owner_changes(&share, share.wait_for_every_session(&sent)).await;
+    eprintln!(
+        "workers::slow: {} sessions, {copies} extra copies, {} changes of owner",
+        sent.len(),
+        changes.len()
+    );
+    let logs = share.logs();
+    assert!(changes.is_empty(), "leases changed owner: {changes:?}\n{logs}");
+    assert_eq!(copies, 0, "{logs}");
+    // The batches did outlast the failover time: the workers waited on
+    // throttled writes (the batch writer sends them again).
+    workers.into_iter().for_each(stop);
+    share.cleanup().await;
+}
+
+/// A TCP proxy in front of the emulator, for the workers' DynamoDB only,
+/// that can refuse every connection for a while: a lease table out of reach.
+struct Outage {
+    url: String,
+    down: Arc<AtomicBool>,
+    /// Cuts the connections open when the outage starts.
+    cut: tokio::sync::watch::Sender<u32>,
+}
+
+impl Outage {
+    async fn start(upstream: &str) -> Outage {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let down = Arc::new(AtomicBool::new(false));
+        let (cut, cuts) = tokio::sync::watch::channel(0);
+        let is_down = down.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_down.load(Ordering::SeqCst) {
+                    continue; // Dropped: the connection closes at once.
+                }
+                let (upstream, mut cuts) = (upstream.clone(), cuts.clone());
+                // Only an outage that starts from now on cuts it.
+                cuts.borrow_and_update();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Outage { url, down, cut }
+    }
+
+    fn begin(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    fn end(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Issue 28, "one lease-table error ends the worker": the workers' lease
+/// table is out of reach for 3 s (every connection to it refused), shorter
+/// than their failover time. No worker exits, none loses a shard, and every
+/// session put meanwhile lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_table_outage_of_a_few_seconds_stops_no_worker_and_moves_no_lease() {
+    let share = Share::on(TestTarget::with_emulator(emulator::Config::for_tests()).await, 4).await;
+    let outage = Outage::start(&share.target.url).await;
+    let flags = [
+        "--failover-time",
+        "8s",
+        "--renew-every",
+        "500ms",
+        "--take-every",
+        "500ms",
+        "--dynamodb-endpoint-url",
+        &outage.url,
+    ];
+    let mut workers: Vec<Child> = ["o1", "o2"]
+        .iter()
+        .map(|id| share.worker_with(id, &flags))
+        .collect();
+    share
+        .wait_for("2 leases each", Duration::from_secs(40), |shares, owners| {
+            owners.len() == 4 && balanced(shares, 2, 2, 2)
+        })
+        .await;
+    let before = share.owners().await;
+    let (producer, sent) = share.produce(150, "20ms", 282);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    outage.begin();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for worker in &mut workers {
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "a worker exited:\n{}",
+            share.logs()
+        );
+    }
+    outage.end();
+    wait(producer, Duration::from_secs(60));
+    share.wait_for_every_session(&sent).await;
+    // Past the outage by more than a look at the table.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for worker in &mut workers {
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "a worker exited:\n{}",
+            share.logs()
+        );
+    }
+    assert_eq!(share.owners().await, before, "{}", share.logs());
+    let logs = share.logs_whole();
+    assert!(
+        logs.contains("trying again at the next tick"),
+        "the outage was never felt:\n{}",
+        share.logs()
+    );
+    workers.into_iter().for_each(stop);
+    share.cleanup().await;
+}
+
+/// Issue 28, "`--efo` cannot be combined with `--lease-table`": three
+/// workers read their shards by enhanced fan-out, one is killed with
+/// SIGKILL, and every session lands.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_workers_on_enhanced_fan_out_lose_nothing_when_one_is_killed() {
+    let share = Share::new(4).await;
+    let consumer = share.target.name("efo");
+    let flags = ["--efo", "--consumer-name", &consumer];
+    let (producer, sent) = share.produce(200, "15ms", 283);
+    let mut workers: Vec<Child> = ["f1", "f2", "f3"]
+        .iter()
+        .map(|id| share.worker_with(id, &flags))
+        .collect();
+    share
+        .wait_for("1 or 2 leases each", Duration::from_secs(60), |shares, owners| {
+            owners.len() == 4 && balanced(shares, 3, 1, 2)
+        })
+        .await;
+    let mut killed = workers.remove(0);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    share
+        .wait_for(
+            "the killed worker's leases taken",
+            Duration::from_secs(60),
+            |shares, _| !shares.contains_key("f1") && shares.values().sum::<usize>() == 4,
+        )
+        .await;
+    wait(producer, Duration::from_secs(60));
+    let copies = share.wait_for_every_session(&sent).await;
+    eprintln!(
+        "workers::efo: {} sessions sent, all arrived, {copies} extra copies",
+        sent.len()
+    );
+    workers.into_iter().for_each(stop);
+    share.cleanup().await;
+}
+
+/// Runs `kinesis-lab etl` as a worker of the share's table to its end,
+/// with `extra` flags; its exit status and standard error.
+fn worker_to_the_end(share: &Share, extra: &[&str]) -> (Option<i32>, String) {
+    let mut child = share.worker_with("once", extra);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not end:\n{}",
+            share.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = std::fs::read_to_string(share.work.path().join("once.log")).unwrap();
+    (status.code(), log)
+}
+
+/// Issue 28, "the lease table outlives its stream": a worker started on the
+/// table of a stream that was deleted and made again under the same name
+/// refuses, naming `--forget-checkpoint` and a new table; with
+/// `--forget-checkpoint` it starts over. A table of another stream is
+/// refused too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_on_the_table_of_a_stream_made_anew_refuses_with_the_remedy() {
+    let share = Share::new(1).await;
+    let worker = share.worker("first");
+    share
+        .wait_for("the lease taken", Duration::from_secs(60), |shares, _| {
+            shares.get("first") == Some(&1)
+        })
+        .await;
+    stop(worker);
+    let kinesis = &share.target.clients.kinesis;
+    kinesis
+        .delete_stream()
+        .stream_name(&share.source)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + share.target.patience();
+    while kinesis
+        .describe_stream_summary()
+        .stream_name(&share.source)
+        .send()
+        .await
+        .is_ok()
+    {
+        assert!(Instant::now() < deadline, "{} is not deleted", share.source);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Kinesis gives a stream's creation time in whole seconds (the
+    // emulator's does): the new stream must be made in a later one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ensure_stream(kinesis, &share.source, 1, share.target.patience())
+        .await
+        .unwrap();
+
+    let (code, log) = worker_to_the_end(&share, &[]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("an earlier stream named"), "{log}");
+    assert!(
+        log.contains("--forget-checkpoint") && log.contains("--lease-table"),
+        "{log}"
+    );
+
+    let (producer, sent) = share.produce(5, "10ms", 284);
+    let worker = share.worker_with("anew", &["--forget-checkpoint"]);
+    wait(producer, Duration::from_secs(60));
+    share.wait_for_every_session(&sent).await;
+    stop(worker);
+
+    // Another stream on the same table.
+    let other = share.target.name("other");
+    ensure_stream(kinesis, &other, 1, share.target.patience())
+        .await
+        .unwrap();
+    let destinations = format!(
+        r#"{{"USA": "{}", "International": "{}"}}"#,
+        share.usa, share.international
+    );
+    let refused = kinesis_lab(
+        &share.target.args(&[
+            "etl",
+            "--source-stream",
+            &other,
+            "--dest-streams",
+            &destinations,
+            "--lease-table",
+            &share.table,
+        ]),
+        b"",
+    );
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("keeps the leases of the stream \"{}\"", share.source)),
+        "{said}"
+    );
+    kinesis.delete_stream().stream_name(&other).send().await.unwrap();
+    share.cleanup().await;
+}
+
+/// Issue 28, "a resume uses AFTER_SEQUENCE_NUMBER": a KCL worker
+/// checkpointed in the middle of a KPL aggregate (sub-record 2 of 5, with a
+/// pending checkpoint prepared). The worker that takes the lease writes the
+/// aggregate's sub-records 3 and 4 and what follows, not 0 to 2; its own
+/// checkpoint removes the pending-checkpoint attributes, as the KCL's does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_in_the_middle_of_a_kpl_aggregate_resumes_at_the_next_sub_record() {
+    let share = Share::new(1).await;
+    let sessions: Vec<Value> = SessionGenerator::new(285).take(6).map(Value::Object).collect();
+    let ids: Vec<String> = sessions
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap().to_owned())
+        .collect();
+    let bodies: Vec<String> = sessions.iter().map(Value::to_string).collect();
+    let aggregate = kpl::aggregate(
+        ids[..5]
+            .iter()
+            .zip(&bodies[..5])
+            .map(|(id, body)| (id.as_str(), body.as_bytes())),
+    );
+    let kinesis = &share.target.clients.kinesis;
+    let put = kinesis
+        .put_record()
+        .stream_name(&share.source)
+        .partition_key(&ids[0])
+        .data(aggregate.into())
+        .send()
+        .await
+        .unwrap();
+    kinesis
+        .put_record()
+        .stream_name(&share.source)
+        .partition_key(&ids[5])
+        .data(bodies[5].clone().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    // The table as a KCL application leaves it.
+    let dynamodb = &share.target.clients.dynamodb;
+    dynamodb
+        .create_table()
+        .table_name(&share.table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("leaseKey")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("leaseKey")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let s = |text: &str| AttributeValue::S(text.to_owned());
+    let n = |number: u64| AttributeValue::N(number.to_string());
+    let deadline = Instant::now() + share.target.patience();
+    loop {
+        let put = dynamodb
+            .put_item()
+            .table_name(&share.table)
+            .item("leaseKey", s(put.shard_id()))
+            .item("leaseCounter", n(12))
+            .item("checkpoint", s(put.sequence_number()))
+            .item("checkpointSubSequenceNumber", n(2))
+            .item("ownerSwitchesSinceCheckpoint", n(0))
+            .item("pendingCheckpoint", s(put.sequence_number()))
+            .item("pendingCheckpointSubSequenceNumber", n(4))
+            .item("pendingCheckpointState", AttributeValue::B(vec![1, 2].into()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => break,
+            // The table may not be ACTIVE yet.
+            Err(err) => assert!(Instant::now() < deadline, "{err:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let worker = share.worker("resumer");
+    share.wait_for_every_session(&ids[3..]).await;
+    let arrived = share.arrived().await;
+    for id in &ids[..3] {
+        assert!(
+            !arrived.contains_key(id),
+            "{id}, checkpointed before, was written again"
+        );
+    }
+    // Its own checkpoint, after the last record.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lease = loop {
+        let items = share.items().await;
+        if items[0]["checkpoint"] != s(put.sequence_number()) {
+            break items[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no checkpoint saved: {items:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop(worker);
+    for pending in [
+        "pendingCheckpoint",
+        "pendingCheckpointSubSequenceNumber",
+        "pendingCheckpointState",
+    ] {
+        assert!(!lease.contains_key(pending), "{pending} left in {lease:?}");
+    }
+    share.cleanup().await;
+}
+
+/// Issue 28, "a refusal from DynamoDB is printed as the SDK's debug dump":
+/// a lease-table name DynamoDB would refuse is told in one line naming the
+/// rule, before any request (nothing listens at the endpoint given).
+#[test]
+fn a_lease_table_name_dynamodb_would_refuse_is_told_in_one_line_before_any_request() {
+    let refused = kinesis_lab(
+        &[
+            "etl",
+            "--lease-table",
+            "t",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+        b"",
+    );
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    let first = said.lines().next().unwrap();
+    assert!(
+        first.contains("\"t\" is 1 character long")
+            && first.contains("3 to 255 characters of letters, digits, '_', '-' and '.'"),
+        "{said}"
+    );
+    assert!(!said.contains("nothing answers"), "{said}");
+}
+
+/// Issue 28, "settings accepted, silently unused": the lease settings
+/// without `--lease-table` are refused, naming it.
+#[test]
+fn lease_settings_without_a_lease_table_are_refused() {
+    for flag in [["--failover-time", "3s"], ["--max-steal", "2"]] {
+        let refused = kinesis_lab(&["etl", flag[0], flag[1]], b"");
+        let said = text(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{said}");
+        assert!(said.contains("--lease-table <NAME>"), "{said}");
+    }
+}
+
+/// Issue 28: DynamoDB's refusal of a write to a table that is not a lease
+/// table (its key is not `leaseKey`) is worded as AWS words it, in a line,
+/// not as the SDK's dump of the response.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_from_dynamodb_is_worded_by_its_code_and_message() {
+    let share = Share::new(1).await;
+    share
+        .target
+        .clients
+        .dynamodb
+        .create_table()
+        .table_name(&share.table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, log) = worker_to_the_end(&share, &[]);
+    assert_eq!(code, Some(1), "{log}");
+    let error = log
+        .lines()
+        .find(|line| line.contains("cannot make a lease"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(error.contains("ValidationException"), "{error}");
+    assert!(!log.contains("raw: Response") && error.len() < 400, "{error}");
     share.cleanup().await;
 }
