@@ -95,8 +95,8 @@ pub fn part1(
         "1.5",
         "Watch your consumer",
         &format!(
-            "Every record found in the stream must show up in what it writes: its session_id, partition key, \
-             sequence number or data. Up to {} s.",
+            "Every record found in the stream must show up in what it writes: its session_id, partition key or \
+             sequence number (8 characters or more), or its data. Up to {} s.",
             PART1_SETTLE.as_secs()
         ),
     );

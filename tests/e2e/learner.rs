@@ -5,8 +5,9 @@
 //! (and once through `cargo xtask lab`), against an emulator of each test's own (the lab's names are fixed, so
 //! tests cannot share one).
 //!
-//! Python and boto3 come from PyPI into a venv (`target/learner-python`, or
-//! `LAB_LEARNER_VENV`), made on the first run; from then on these tests run
+//! Python with boto3, and nbclient and ipykernel for the notebook, come from
+//! PyPI into a venv (`target/learner-python`, or `LAB_LEARNER_VENV`), made on
+//! the first run; from then on these tests run
 //! offline. Where no such venv can be made (no python3 with venv, no PyPI)
 //! each test passes and says, in the output a person sees, that it did not
 //! check; `LAB_LEARNER=require` (set by `.ci/run`) makes that a failure, as
@@ -25,6 +26,10 @@ use crate::{kinesis_lab, root, text};
 
 /// What a test says when it could not check: the tests below look for it.
 const NOT_CHECKED: &str = "LEARNER NOT CHECKED";
+
+/// What the learner's venv holds: boto3 for the programs, nbclient and
+/// ipykernel to run the notebook in a kernel.
+const PACKAGES: [&str; 3] = ["boto3", "nbclient", "ipykernel"];
 
 /// Whether a Python with boto3 must be there, from `LAB_LEARNER`.
 fn required() -> bool {
@@ -57,7 +62,8 @@ fn python(test: &str) -> Option<PathBuf> {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "learner::{test}: {NOT_CHECKED}: {why}. These tests need python3 with its venv module, and \
-                 PyPI once to install boto3 (LAB_LEARNER_VENV names a venv that has it); \
+                 PyPI once to install boto3, nbclient and ipykernel (LAB_LEARNER_VENV names a venv that has \
+                 them); \
                  LAB_LEARNER=require makes this a failure."
             );
             None
@@ -72,13 +78,13 @@ fn python(test: &str) -> Option<PathBuf> {
 /// leaves nothing behind.
 fn make_venv(venv: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
-    let has_boto3 = |python: &Path| {
+    let has_packages = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import boto3"])
+            .args(["-c", "import boto3, nbclient, ipykernel"])
             .output()
             .is_ok_and(|out| out.status.success())
     };
-    if has_boto3(&python) {
+    if has_packages(&python) {
         return Ok(python);
     }
     let making = venv.with_file_name(format!(
@@ -99,19 +105,17 @@ fn make_venv(venv: &Path) -> Result<PathBuf, String> {
             Err(err) => return Err(format!("cannot run python3: {err}")),
         }
         let pip = Command::new(making.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "boto3",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(PACKAGES)
             .output()
             .map_err(|err| format!("cannot run pip: {err}"))?;
         match pip.status.success() {
             true => Ok(()),
-            false => Err(format!("cannot install boto3 from PyPI: {}", last_line(&pip))),
+            false => Err(format!(
+                "cannot install {} from PyPI: {}",
+                PACKAGES.join(" "),
+                last_line(&pip)
+            )),
         }
     };
     if let Err(why) = attempt() {
@@ -119,12 +123,18 @@ fn make_venv(venv: &Path) -> Result<PathBuf, String> {
         return Err(why);
     }
     if std::fs::rename(&making, venv).is_err() {
-        // Another test process made it first.
-        let _ = std::fs::remove_dir_all(&making);
+        if !has_packages(&python) {
+            // One made before the notebook's packages were needed.
+            let _ = std::fs::remove_dir_all(venv);
+        }
+        // Or another test process made it first.
+        if std::fs::rename(&making, venv).is_err() {
+            let _ = std::fs::remove_dir_all(&making);
+        }
     }
-    match has_boto3(&python) {
+    match has_packages(&python) {
         true => Ok(python),
-        false => Err(format!("{} has no boto3", python.display())),
+        false => Err(format!("{} has no {}", python.display(), PACKAGES.join(", "))),
     }
 }
 
@@ -621,6 +631,35 @@ async fn a_failing_grade_is_a_table_and_exit_status_1_with_no_backtrace() {
     );
 }
 
+/// Found when tried as a new user would: a producer that keyed every record
+/// with `1` and a consumer that printed only a count (`got 1 records`) passed
+/// step 1.5, every record taken as seen by its partition key in the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_prints_only_a_count_of_records_keyed_1_fails_step_1_5() {
+    let name = "a_consumer_that_prints_only_a_count_of_records_keyed_1_fails_step_1_5";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let changes = [
+        (
+            "producer_from_cli.py",
+            r#"PartitionKey=str(record["session_id"]),"#,
+            r#"PartitionKey="1","#,
+        ),
+        ("consumer_from_cli.py", PRINT, r#"print("got 1 records")"#),
+    ];
+    let output = part1(Door::Binary, name, &python, "", &changes, &[]).await;
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(stdout.contains("your consumer | got 1 records"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL  1.5 seen every record put shows up in what your consumer wrote (5 of 5 records fail)"
+        ),
+        "{stdout}"
+    );
+}
+
 /// A producer that fails is graded too: the steps it did not do fail, with
 /// its exit status and last words; the run is a grade, not an error.
 #[tokio::test(flavor = "multi_thread")]
@@ -723,7 +762,10 @@ fn cargo_test_without_pypi_passes_saying_the_learner_tests_did_not_check() {
         .find(|line| line.starts_with("learner::the_example_producer_and_consumer_pass_part_1: "))
         .unwrap_or_else(|| panic!("the test did not say it was skipped:\n{stderr}"));
     assert!(said.contains(NOT_CHECKED), "{said}");
-    assert!(said.contains("cannot install boto3 from PyPI"), "{said}");
+    assert!(
+        said.contains("cannot install boto3 nbclient ipykernel from PyPI"),
+        "{said}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
