@@ -12,7 +12,7 @@
 //! steps ([`crate::grade`]); only a failure of the walkthrough itself (a
 //! target that does not answer) is an error.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -323,9 +323,7 @@ fn spawn(
 /// last line, for the grade to show; `Err` when it could not be run at all.
 fn run(walk: &Walkthrough, program: &str, args: &[&str]) -> Result<Result<(), String>, LabError> {
     say!(walk, "$ {program} {}", shown(args));
-    let output = command(walk, program, args)
-        .stdin(Stdio::null())
-        .output()
+    let output = super::supervise::run_to_end(command(walk, program, args))
         .map_err(LabError::io(format!("start `{program}` with sh")))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
