@@ -279,7 +279,7 @@ pub fn part2(walk: &Walkthrough, timing: &Timing, etl: &str) -> Result<bool, Lab
 
 /// The environment that points a learner's unchanged AWS code at the
 /// target; nothing for real AWS, where their own configuration applies.
-fn learner_env(walk: &Walkthrough) -> Vec<(&'static str, String)> {
+pub(super) fn learner_env(walk: &Walkthrough) -> Vec<(&'static str, String)> {
     let Some(endpoint) = walk.endpoint_url() else {
         return Vec::new();
     };
@@ -321,7 +321,7 @@ fn spawn(
 /// Runs a learner's command to its end, its lines shown as a terminal would
 /// show them. `Ok(Err(..))` when the command failed: its exit status and
 /// last line, for the grade to show; `Err` when it could not be run at all.
-fn run(walk: &Walkthrough, program: &str, args: &[&str]) -> Result<Result<(), String>, LabError> {
+pub(super) fn run(walk: &Walkthrough, program: &str, args: &[&str]) -> Result<Result<(), String>, LabError> {
     say!(walk, "$ {program} {}", shown(args));
     let output = super::supervise::run_to_end(command(walk, program, args))
         .map_err(LabError::io(format!("start `{program}` with sh")))?;

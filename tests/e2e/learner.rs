@@ -1,7 +1,7 @@
-//! A learner's own programs, graded (issues 12 and 22): the example solution
-//! in `examples/python/` passes both parts; consumers written the other ways
-//! learners write them pass part 1; each planted mistake fails with its lab
-//! step named. Through `kinesis-lab lab`, as a learner checks a solution
+//! A learner's own programs, graded (issues 12, 22 and 29): the example
+//! solution in `examples/python/` passes both parts, and its notebook part
+//! 2.1; consumers written the other ways learners write them pass part 1;
+//! each planted mistake fails with its lab step named. Through `kinesis-lab lab`, as a learner checks a solution
 //! (and once through `cargo xtask lab`), against an emulator of each test's own (the lab's names are fixed, so
 //! tests cannot share one).
 //!
@@ -786,4 +786,251 @@ fn with_lab_learner_require_no_venv_fails_the_learner_tests() {
     assert!(stdout.contains("0 passed; 1 failed"), "{stdout}");
     assert!(stdout.contains("LAB_LEARNER=require is set"), "{stdout}");
     assert!(!stderr.contains(NOT_CHECKED), "{stderr}");
+}
+
+/// The example notebook in a directory of its own, each change (the text in
+/// a code cell, what replaces it; nothing to drop the cell, as if it was not
+/// run) planted.
+fn notebook(name: &str, changes: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kinesis-lab-notebook-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = root().join("examples/python/streaming_resources.ipynb");
+    let mut notebook: Value = serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    let cells = notebook["cells"].as_array_mut().unwrap();
+    for (right, wrong) in changes {
+        let at = cells
+            .iter()
+            .position(|cell| cell["cell_type"] == "code" && cell_source(cell).contains(right))
+            .unwrap_or_else(|| panic!("no code cell of the example notebook has {right:?}"));
+        match *wrong {
+            "" => {
+                cells.remove(at);
+            }
+            wrong => cells[at]["source"] = Value::from(cell_source(&cells[at]).replace(right, wrong)),
+        }
+    }
+    let path = dir.join("notebook.ipynb");
+    std::fs::write(&path, serde_json::to_string_pretty(&notebook).unwrap()).unwrap();
+    path
+}
+
+/// A cell's source, as one string (a notebook may keep it as lines).
+fn cell_source(cell: &Value) -> String {
+    match &cell["source"] {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `lab part2 --notebook` on the notebook at `path`, run by `python`,
+/// against an emulator of its own.
+async fn grade_notebook(path: &Path, python: &Path) -> Output {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let python = python.to_str().unwrap();
+    lab(
+        Door::Binary,
+        &target,
+        &path.with_file_name("work"),
+        &["part2", "--notebook", path.to_str().unwrap(), "--python", python],
+    )
+}
+
+/// The example notebook passes part 2.1, every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_notebook_passes_part_2_1() {
+    let Some(python) = python("the_example_notebook_passes_part_2_1") else {
+        return;
+    };
+    let output = grade_notebook(&notebook("right", &[]), &python).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for step in ["2.1 ", "2.1.2", "2.1.4", "2.1.5"] {
+        assert!(stdout.contains(&format!("PASS  {step}")), "{step}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("notebook | [cell 17] Delivery stream de-c2w2lab1-firehose-international created"),
+        "the cells' output is shown: {stdout}"
+    );
+    assert!(stdout.contains("Part 2.1 done"), "{stdout}");
+}
+
+/// A planted mistake in the notebook fails part 2.1 as a grade (exit status
+/// 1, no trace), its own step named; `steps` are every step that fails.
+async fn assert_notebook_mistake(name: &str, changes: &[(&str, &str)], steps: &[&str]) -> String {
+    let Some(python) = python(name) else {
+        return String::new();
+    };
+    let output = grade_notebook(&notebook(name, changes), &python).await;
+    let stdout = text(&output.stdout).to_owned();
+    assert_failed_as_a_grade(&output, name);
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("FAIL  "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(failed, steps, "{name}:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("Part 2.1 FAILED ({})", steps.join(", "))),
+        "{name}:\n{stdout}"
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_of_1_shard_fails_step_2_1_4() {
+    let stdout = assert_notebook_mistake(
+        "a_stream_of_1_shard_fails_step_2_1_4",
+        &[(
+            "create_kinesis_data_stream(stream_name=INTERNATIONAL_DATA_STREAM, shard_count=2)",
+            "create_kinesis_data_stream(stream_name=INTERNATIONAL_DATA_STREAM, shard_count=1)",
+        )],
+        &["2.1.4"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: stream de-c2w2lab1-international-data-stream\n\
+                 \x20           expected ShardCount 2\n\
+                 \x20           found    ShardCount 1\n"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swapped_streams_in_the_delivery_streams_fail_step_2_1_5() {
+    let stdout = assert_notebook_mistake(
+        "swapped_streams_in_the_delivery_streams_fail_step_2_1_5",
+        &[
+            (
+                "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+                "stream_name=INTERNATIONAL_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+            ),
+            (
+                "stream_name=INTERNATIONAL_DATA_STREAM,\n    bucket_name=INTERNATIONAL_BUCKET",
+                "stream_name=USA_DATA_STREAM,\n    bucket_name=INTERNATIONAL_BUCKET",
+            ),
+        ],
+        &["2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(stdout.contains("(2 of 2 delivery streams fail)"), "{stdout}");
+        assert!(
+            stdout.contains(
+                "found    KinesisStreamSourceConfiguration.KinesisStreamARN \
+                 arn:aws:kinesis:us-east-1:000000000000:stream/de-c2w2lab1-international-data-stream \
+                 (the International stream)"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_placeholder_account_id_fails_step_2_1_2_saying_which_id_to_use() {
+    let stdout = assert_notebook_mistake(
+        "the_placeholder_account_id_fails_step_2_1_2_saying_which_id_to_use",
+        &[(
+            r#"ACCOUNT_ID = boto3.client("sts").get_caller_identity()["Account"]"#,
+            r#"ACCOUNT_ID = "<AWS-ACCOUNT-ID>""#,
+        )],
+        &["2.1", "2.1.2", "2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "expected bucket \"de-c2w2lab1-000000000000-usa\" (ACCOUNT_ID = \"000000000000\", this \
+                 target's account id)\n\
+                 \x20           found    none: ACCOUNT_ID is still the placeholder \"<AWS-ACCOUNT-ID>\""
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_stream_whose_cell_was_not_run_fails_step_2_1_5() {
+    let stdout = assert_notebook_mistake(
+        "a_delivery_stream_whose_cell_was_not_run_fails_step_2_1_5",
+        &[(r#"firehose_name="de-c2w2lab1-firehose-international","#, "")],
+        &["2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: delivery stream de-c2w2lab1-firehose-international\n\
+                 \x20           expected a delivery stream named \"de-c2w2lab1-firehose-international\""
+            ),
+            "{stdout}"
+        );
+        assert!(stdout.contains("found    no such delivery stream"), "{stdout}");
+    }
+}
+
+/// A cell that raises stops the notebook, as Run All does: it is named with
+/// its number and its error's last line, and what it did not make fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cell_that_raises_is_named_with_its_number_and_its_errors_last_line() {
+    let stdout = assert_notebook_mistake(
+        "a_cell_that_raises_is_named_with_its_number_and_its_errors_last_line",
+        &[(
+            "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+            "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKT",
+        )],
+        &["2.1", "2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: cell 16\n\
+                 \x20           expected it runs without an error\n\
+                 \x20           found    it raised NameError: name 'USA_BUCKT' is not defined\n"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+/// A Python without Jupyter's runner: one line, saying what to install.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_without_jupyter_is_told_in_one_line_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("bare");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .output();
+    if !made.is_ok_and(|out| out.status.success()) {
+        assert!(!required(), "python3 -m venv failed (LAB_LEARNER=require is set)");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "learner::a_python_without_jupyter_is_told_in_one_line_what_to_install: {NOT_CHECKED}: \
+             python3 cannot make a venv"
+        );
+        return;
+    }
+    let python = bare.join("bin/python");
+    let output = grade_notebook(&notebook("bare", &[]), &python).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("kinesis-lab: "))
+        .collect();
+    assert_eq!(
+        said,
+        [format!(
+            "kinesis-lab: cannot run your notebook: \"{0}\" has no module \"boto3\"; install what it needs \
+             with: {0} -m pip install nbclient ipykernel boto3",
+            python.display()
+        )],
+        "{stderr}"
+    );
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{stderr}");
 }
