@@ -1034,3 +1034,88 @@ async fn a_python_without_jupyter_is_told_in_one_line_what_to_install() {
     );
     assert!(!stderr.to_lowercase().contains("stack backtrace"), "{stderr}");
 }
+
+/// `--infra-command`: a script graded as the notebook is. This one makes
+/// the buckets and the streams but no delivery stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_infra_command_is_graded_as_the_notebook_is() {
+    let name = "an_infra_command_is_graded_as_the_notebook_is";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("make_resources.py");
+    std::fs::write(
+        &script,
+        "import boto3\n\
+         account = boto3.client('sts').get_caller_identity()['Account']\n\
+         for route in ('usa', 'int'):\n\
+         \x20   boto3.client('s3').create_bucket(Bucket=f'de-c2w2lab1-{account}-{route}')\n\
+         for route in ('usa', 'international'):\n\
+         \x20   boto3.client('kinesis').create_stream(StreamName=f'de-c2w2lab1-{route}-data-stream', ShardCount=2)\n\
+         print('made the buckets and the streams')\n",
+    )
+    .unwrap();
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let command = format!("{} {}", python.display(), script.display());
+    let output = lab(
+        Door::Binary,
+        &target,
+        &dir.path().join("work"),
+        &["part2", "--infra-command", &command],
+    );
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(
+        stdout.contains("  | made the buckets and the streams"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS  2.1      your command runs to its end (1 command)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS  2.1.2 "), "{stdout}");
+    assert!(stdout.contains("PASS  2.1.4 "), "{stdout}");
+    assert!(stdout.contains("FAIL  2.1.5 "), "{stdout}");
+    assert!(stdout.contains("Part 2.1 FAILED (2.1.5)"), "{stdout}");
+}
+
+/// With `--etl-command` too, part 2 goes on with the learner's ETL on the
+/// resources the notebook made (Firehose buffering as the notebook set it,
+/// the lab's 60 s), and every step passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_notebook_and_etl_pass_part_2_on_the_notebooks_resources() {
+    let name = "the_example_notebook_and_etl_pass_part_2_on_the_notebooks_resources";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let path = notebook(name, &[]);
+    let etl = program(&python, &solution(name, &[]), "consumer.py");
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let output = lab(
+        Door::Binary,
+        &target,
+        &path.with_file_name("work"),
+        &[
+            "part2",
+            "--fast",
+            "--sessions",
+            "5",
+            "--notebook",
+            path.to_str().unwrap(),
+            "--python",
+            python.to_str().unwrap(),
+            "--etl-command",
+            &etl,
+        ],
+    );
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("Part 2.1 done"), "{stdout}");
+    assert_eq!(
+        stdout.matches("PASS  2.2.8").count(),
+        2,
+        "the streams and the buckets: {stdout}"
+    );
+    assert!(stdout.contains("grade: every step passes"), "{stdout}");
+}
