@@ -1119,3 +1119,57 @@ async fn the_example_notebook_and_etl_pass_part_2_on_the_notebooks_resources() {
     );
     assert!(stdout.contains("grade: every step passes"), "{stdout}");
 }
+
+/// A learner's programs run in process groups of their own, out of reach of
+/// the terminal's Ctrl+C: the harness passes it on. A Ctrl+C to the
+/// walkthrough while the consumer runs ends both.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_to_the_walkthrough_reaches_the_learners_programs() {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("consumer.pid");
+    let consumer = format!("sh -c 'echo $$ > {}; exec sleep 300'", pid_file.display());
+    let mut walkthrough = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args([
+            "lab",
+            "part1",
+            "--producer-command",
+            "true",
+            "--consumer-command",
+            &consumer,
+        ])
+        .args(["--endpoint-url", &target.url, "--work-dir"])
+        .arg(dir.path().join("work"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let consumer: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consumer did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let harness = rustix::process::Pid::from_child(&walkthrough);
+    rustix::process::kill_process(harness, rustix::process::Signal::INT).unwrap();
+    let status = walkthrough.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    // A zombie has ended; it waits for a parent to read its status.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{consumer}/stat"))
+            .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !running(),
+        "the consumer, process {consumer}, outlived the walkthrough"
+    );
+}
