@@ -1,6 +1,7 @@
 //! Grading a learner's own programs, lab step by lab step: what `cargo xtask
 //! lab part1 --producer-command ... --consumer-command ...`, `cargo xtask lab
-//! part2 --etl-command ...` and `kinesis-lab grade` report.
+//! part2 --etl-command ...`, `kinesis-lab lab part2 --notebook ...` and
+//! `kinesis-lab grade` report.
 //!
 //! A grade judges what happened, never what a program says happened: what is
 //! in the streams and the buckets, and what the learner's consumer wrote in
@@ -11,6 +12,8 @@
 //!   records found in the part 1 stream and everything the consumer wrote.
 //! - [`part2`]: the ETL (lab steps 2.2.3 to 2.2.8), from the records found in
 //!   the destination streams, or in the buckets.
+//! - [`notebook`]: the resources a learner's notebook made (lab steps 2.1.2
+//!   to 2.1.5), from what the target holds once it has run.
 //! - `seen`: whether a record shows up in what a program wrote, in any of
 //!   the ways a learner prints one.
 //!
@@ -21,6 +24,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+pub mod notebook;
 pub mod part1;
 pub mod part2;
 pub(crate) mod seen;

@@ -11,6 +11,7 @@
 //! - [`part1`]: steps 1.1 to 1.5, a stream, the consumer and the producer.
 //! - [`part2`]: steps 2.1 to 2.3, the ETL and Firehose, and the summary.
 //! - [`learner`]: both parts with a learner's own programs, graded.
+//! - [`notebook`]: part 2.1 with a learner's own notebook, graded.
 //! - [`teardown`]: everything both parts made, deleted.
 //! - `supervise`: the programs that run beside the walkthrough.
 //! - `etl_lines`: the ETL's events, as a person reads them.
@@ -33,6 +34,7 @@ use crate::target::{Target, TargetError};
 mod etl_lines;
 pub mod learner;
 mod narrate;
+pub mod notebook;
 pub mod part1;
 pub mod part2;
 mod supervise;
@@ -102,6 +104,13 @@ pub enum LabError {
     },
     #[error("the {program} ended with {status}")]
     Ended { program: &'static str, status: String },
+    #[error(
+        "cannot run your notebook: \"{python}\" has no module \"{module}\"; install what it needs with: \
+         {python} -m pip install nbclient ipykernel boto3"
+    )]
+    NoJupyter { python: String, module: String },
+    #[error("cannot run the notebook {path:?}: {why}")]
+    Notebook { path: String, why: String },
     #[error("verify found problems in what Firehose delivered (see above)")]
     VerifyFailed,
     #[error("cannot start an emulator: {0}")]

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use super::Output;
 use super::TargetArgs;
+use kinesis_lab::lab::notebook::Infra;
 use kinesis_lab::lab::{self, LabError, Options, Timing, Walkthrough};
-use kinesis_lab::lab_names::CLI_STREAM;
+use kinesis_lab::lab_names::{CLI_STREAM, DEFAULT_BUFFER_INTERVAL};
 
 /// Walk through the lab, step by step: part1, part2, or one step of either
 ///
@@ -24,6 +25,7 @@ use kinesis_lab::lab_names::CLI_STREAM;
 ///   kinesis-lab lab part1 --producer-command "python producer_from_cli.py" \
 ///                         --consumer-command "python consumer_from_cli.py"
 ///   kinesis-lab lab part2 --fast --etl-command "python consumer.py"
+///   kinesis-lab lab part2 --notebook C2_W2_Lab_1.ipynb --python .venv/bin/python
 /// The exit status is 0 when every step passes, 1 when one fails.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -109,6 +111,25 @@ enum Part {
         /// wrote (whatever it prints).
         #[arg(long, value_name = "COMMAND")]
         etl_command: Option<String>,
+
+        /// Your own notebook (steps 2.1.1 to 2.1.5): every code cell runs in
+        /// order in a Jupyter kernel, with AWS_ENDPOINT_URL, test credentials
+        /// and the region in its environment; then the buckets, streams and
+        /// delivery streams it made are graded, parameter by parameter. With
+        /// --etl-command too, part 2 goes on with your ETL on them.
+        #[arg(long, value_name = "FILE.ipynb", conflicts_with_all = ["infra_command", "workers"])]
+        notebook: Option<PathBuf>,
+
+        /// Your own script that makes the part 2 resources (as the notebook
+        /// does), run as COMMAND with the same environment, and graded the
+        /// same way.
+        #[arg(long, value_name = "COMMAND", conflicts_with = "workers")]
+        infra_command: Option<String>,
+
+        /// The Python whose Jupyter kernel runs --notebook: it needs
+        /// nbclient, ipykernel and boto3.
+        #[arg(long, value_name = "PYTHON", default_value = "python3")]
+        python: String,
     },
     /// Delete everything the lab made (both parts).
     Teardown,
@@ -176,9 +197,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             sessions,
             workers,
             etl_command,
+            notebook,
+            infra_command,
+            python,
         } => {
-            let timing = Timing::new(fast, sessions, workers.into());
+            let mut timing = Timing::new(fast, sessions, workers.into());
+            let infra = match (notebook, infra_command) {
+                (Some(path), _) => Some(Infra::Notebook { path, python }),
+                (None, Some(command)) => Some(Infra::Command(command)),
+                (None, None) => None,
+            };
             match (step, etl_command) {
+                (None, etl) if infra.is_some() => {
+                    let infra = infra.expect("matched");
+                    graded(
+                        lab::notebook::part2_1(walk, &infra).and_then(|passed| match (passed, etl) {
+                            (true, Some(etl)) => {
+                                // Firehose buffers as the learner's call said: the lab's 60 s.
+                                timing.buffer_interval = DEFAULT_BUFFER_INTERVAL as u32;
+                                lab::learner::part2(walk, &timing, &etl)
+                            }
+                            (passed, _) => Ok(passed),
+                        }),
+                    )
+                }
                 (None, Some(etl)) => graded(lab::learner::part2(walk, &timing, &etl)),
                 (None, None) => done(lab::part2::walk(walk, &timing)),
                 (Some(Part2Step::Infra), _) => done(lab::part2::infra(walk, &timing)),

@@ -51,8 +51,8 @@ pub struct Part1Grade {
 }
 
 /// What the consumer must show of a record: any one of them.
-const SIGNS: &str = "its session_id, partition key, sequence number or data in what your consumer wrote \
-                     (standard output or standard error)";
+const SIGNS: &str = "its session_id, partition key or sequence number (8 characters or more), or its data, \
+                     in what your consumer wrote (standard output or standard error)";
 
 /// Grades part 1: `asked` in the order they were given (the example first),
 /// `put` every record found in `stream` since the consumer started.
@@ -260,11 +260,16 @@ mod tests {
         super::super::failed_steps(&grade.steps)
     }
 
-    const IDS: [&str; 3] = ["a1", "b2", "c3"];
+    const IDS: [&str; 3] = ["a1-c0ffee", "b2-c0ffee", "c3-c0ffee"];
 
     #[test]
     fn a_consumer_that_shows_every_record_passes() {
-        let graded = grade(STREAM, &asked(&IDS), &put(&IDS), running("a1\nb2\nc3\n"));
+        let graded = grade(
+            STREAM,
+            &asked(&IDS),
+            &put(&IDS),
+            running("a1-c0ffee\nb2-c0ffee\nc3-c0ffee\n"),
+        );
         assert!(graded.passed, "{graded}");
         let checked: Vec<usize> = graded.steps.iter().map(|step| step.checked).collect();
         assert_eq!(
@@ -276,11 +281,16 @@ mod tests {
 
     #[test]
     fn a_record_not_shown_fails_1_5_naming_its_session_and_an_unread_shard_fails_1_3() {
-        // b2 is the only record on shard 1.
-        let graded = grade(STREAM, &asked(&IDS), &put(&IDS), running("a1 and c3"));
+        // b2-c0ffee is the only record on shard 1.
+        let graded = grade(
+            STREAM,
+            &asked(&IDS),
+            &put(&IDS),
+            running("a1-c0ffee and c3-c0ffee"),
+        );
         assert_eq!(failed(&graded), ["1.3", "1.5 seen"]);
         let missed = graded.steps[3].first_failure.as_ref().unwrap();
-        assert_eq!(missed.subject, "session b2, on shardId-000000000001");
+        assert_eq!(missed.subject, "session b2-c0ffee, on shardId-000000000001");
         let shard = graded.steps[0].first_failure.as_ref().unwrap();
         assert_eq!(shard.subject, "shard shardId-000000000001");
         assert_eq!(shard.found, "none of its 1 record");
@@ -312,7 +322,7 @@ mod tests {
 
         // One that read everything, then ended well, has done the step.
         let done = Consumer {
-            wrote: "a1 b2 c3",
+            wrote: "a1-c0ffee b2-c0ffee c3-c0ffee",
             stopped_by_itself: Some(ExitStatus::from_raw(0)),
         };
         assert!(grade(STREAM, &asked(&IDS), &put(&IDS), done).passed);
@@ -320,17 +330,22 @@ mod tests {
 
     #[test]
     fn records_are_graded_from_the_stream_not_from_the_producers_word() {
-        // The producer said it put c3 (it exited 0), but c3 is not in the stream.
-        let graded = grade(STREAM, &asked(&IDS), &put(&IDS[..2]), running("a1 b2 c3"));
+        // The producer said it put c3-c0ffee (it exited 0), but c3-c0ffee is not in the stream.
+        let graded = grade(
+            STREAM,
+            &asked(&IDS),
+            &put(&IDS[..2]),
+            running("a1-c0ffee b2-c0ffee c3-c0ffee"),
+        );
         assert_eq!(failed(&graded), ["1.5 put"]);
         let missing = graded.steps[2].first_failure.as_ref().unwrap();
-        assert_eq!(missing.subject, "session c3");
+        assert_eq!(missing.subject, "session c3-c0ffee");
         assert_eq!(missing.found, "none");
 
         // A failed producer is named with how it failed.
         let mut failing = asked(&IDS);
         failing[0].producer = Err("exit status: 1; NoCredentialsError".into());
-        let graded = grade(STREAM, &failing, &put(&IDS[1..]), running("b2 c3"));
+        let graded = grade(STREAM, &failing, &put(&IDS[1..]), running("b2-c0ffee c3-c0ffee"));
         assert_eq!(failed(&graded), ["1.4"]);
         assert_eq!(
             graded.steps[1].first_failure.as_ref().unwrap().found,
@@ -342,18 +357,24 @@ mod tests {
     fn a_record_keyed_otherwise_or_changed_fails_its_put_step() {
         let mut records = put(&IDS);
         records[1].partition_key = "customer-100".into();
-        records[2].data = serde_json::to_vec(&json!({"session_id": "c3", "country": "France"})).unwrap();
-        let graded = grade(STREAM, &asked(&IDS), &records, running("a1 b2 c3"));
+        records[2].data =
+            serde_json::to_vec(&json!({"session_id": "c3-c0ffee", "country": "France"})).unwrap();
+        let graded = grade(
+            STREAM,
+            &asked(&IDS),
+            &records,
+            running("a1-c0ffee b2-c0ffee c3-c0ffee"),
+        );
         assert_eq!(failed(&graded), ["1.5 put"]);
         assert_eq!(graded.steps[2].failed, 2);
         let first = graded.steps[2].first_failure.as_ref().unwrap();
-        assert_eq!(first.expected, "partition key \"b2\", its session_id");
+        assert_eq!(first.expected, "partition key \"b2-c0ffee\", its session_id");
         assert_eq!(first.found, "partition key \"customer-100\"");
     }
 
     #[test]
     fn the_table_names_each_step() {
-        let graded = grade(STREAM, &asked(&IDS), &put(&IDS), running("a1 b2"));
+        let graded = grade(STREAM, &asked(&IDS), &put(&IDS), running("a1-c0ffee b2-c0ffee"));
         let table = graded.to_string();
         assert!(
             table.starts_with(&format!(
@@ -372,7 +393,7 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.contains("          first: session c3, on shardId-000000000000"),
+            table.contains("          first: session c3-c0ffee, on shardId-000000000000"),
             "{table}"
         );
     }

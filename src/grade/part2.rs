@@ -21,6 +21,8 @@
 //! | arrival | every session sent was found |
 //!
 //! Duplicates are counted, not failed: the lab's delivery is at least once.
+//! But every copy is graded as the first is: a second copy that is routed
+//! the wrong way or changed fails its step, named by its copy number.
 //! Records found that are not among the sessions sent (an earlier run's) are
 //! counted and left out.
 
@@ -114,16 +116,33 @@ pub fn grade(source: &str, sent: &[Map<String, Value>], found: &[Found]) -> Grad
                 record_result(&mut steps[6], id, arrival);
                 continue;
             }
-            Some(found @ [first, ..]) => {
+            Some(found) => {
                 if found.len() > 1 {
                     duplicated += 1;
                     extra += found.len() - 1;
                 }
-                check_session(session, first)
+                found
+                    .iter()
+                    .map(|copy| check_session(session, copy))
+                    .collect::<Vec<_>>()
             }
         };
-        for (step, result) in steps.iter_mut().zip(results) {
-            record_result(step, id, result);
+        // A step passes for a session when it passes for every copy; the
+        // first copy that fails it is the one shown.
+        for (n, step) in steps.iter_mut().enumerate() {
+            let failed = results
+                .iter()
+                .enumerate()
+                .find_map(|(copy, checks)| checks[n].clone().err().map(|failure| (copy, failure)));
+            let subject = match failed {
+                Some((copy, _)) if results.len() > 1 => {
+                    format!("session {id} (copy {} of {})", copy + 1, results.len())
+                }
+                _ => format!("session {id}"),
+            };
+            step.record(failed.map_or(Ok(()), |(_, (expected, found))| {
+                Err(Failure::new(subject, expected, found))
+            }));
         }
     }
     let passed = steps.iter().all(|step| step.passed);
@@ -326,6 +345,40 @@ mod tests {
             graded.steps[0].first_failure.as_ref().unwrap().found,
             "no such key"
         );
+    }
+
+    /// Found when tried as a new user would: only the first copy of a
+    /// duplicated session was graded, so a second copy that was routed the
+    /// wrong way, or changed, never failed.
+    #[test]
+    fn every_copy_of_a_duplicated_session_is_graded() {
+        let mut misrouted = enriched(|_| {});
+        misrouted.route = Route::Usa;
+        let graded = grade("streams", &[sent()], &[enriched(|_| {}), misrouted]);
+        assert_eq!(failed_steps(&graded), ["2.2.8"], "{graded}");
+        assert_eq!(graded.steps[4].checked, 1, "counted once per session");
+        assert_eq!(
+            graded.steps[4].first_failure.as_ref().unwrap().subject,
+            "session s1 (copy 2 of 2)"
+        );
+
+        let corrupted = enriched(|r| r["overall_in_shopping_cart"] = json!(0));
+        let graded = grade(
+            "streams",
+            &[sent()],
+            &[enriched(|_| {}), enriched(|_| {}), corrupted],
+        );
+        assert_eq!(failed_steps(&graded), ["2.2.6"], "{graded}");
+        let failure = graded.steps[2].first_failure.as_ref().unwrap();
+        assert_eq!(
+            (
+                failure.subject.as_str(),
+                failure.expected.as_str(),
+                failure.found.as_str()
+            ),
+            ("session s1 (copy 3 of 3)", "4", "0")
+        );
+        assert_eq!((graded.duplicated_sessions, graded.extra_copies), (1, 2));
     }
 
     #[test]

@@ -8,15 +8,21 @@
 //! what the program wrote, on standard output or standard error:
 //!
 //! - its session_id, its partition key or its sequence number, as a word of
-//!   its own: `a1` inside a UUID, a shard iterator or a longer number is not
-//!   the session `a1`;
+//!   its own (`a1` inside a UUID, a shard iterator or a longer number is not
+//!   the session `a1`), when it is 8 characters or more;
 //! - its data, the very bytes that were put, as text;
 //! - its data as JSON, however it is spaced or indented (`json.dumps(...,
-//!   indent=2)`), compared as JSON values.
+//!   indent=2)`), or as a Python `dict` (`print(json.loads(data))`), compared
+//!   as JSON values.
 //!
-//! A Python `dict` or `bytes` repr of a session (`print(record)` with boto3)
-//! holds the session_id as a quoted word (`'session_id': 'a1'`), so it is
-//! found by that.
+//! A short id, key or sequence number (the lab's example record is `a1`; a
+//! producer may key every record with `1`) is a word that any line may hold
+//! by chance: `got 1 records` is not a sign of the record keyed `1`. So it
+//! counts only with the record's data or its JSON beside it, which are signs
+//! of their own: a short token alone shows nothing.
+//!
+//! A boto3 record dict (`print(record)`) holds the data as a Python `bytes`
+//! repr, the very bytes when they are ASCII, and a session's UUID as a word.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -42,22 +48,20 @@ pub enum Sign {
     Json,
 }
 
+/// Ids, keys and sequence numbers shorter than this are not signs on their
+/// own: they show up in counts, times and other ids by chance.
+const SHORTEST_TOKEN: usize = 8;
+
 impl<'a> Written<'a> {
     pub fn new(text: &'a str) -> Written<'a> {
         let mut objects = Vec::new();
-        let mut from = 0;
-        while let Some(offset) = text[from..].find('{') {
-            let start = from + offset;
-            let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-            match values.next() {
-                Some(Ok(value)) => {
-                    // Past the whole value: its nested objects are collected
-                    // from it, not parsed again from the text.
-                    from = start + values.byte_offset();
-                    collect_objects(value, &mut objects);
-                }
-                _ => from = start + 1,
-            }
+        collect_objects_in(text, &mut objects);
+        // Python dicts, read as JSON: `print(json.loads(data))` shows a
+        // session this way. A simplified reading (quotes swapped, Python's
+        // constants renamed), which misses a string with a quote in it: a
+        // record missed that way is still seen by any other sign.
+        if text.contains("{'") {
+            collect_objects_in(&python_as_json(text), &mut objects);
         }
         Written { text, objects }
     }
@@ -70,13 +74,14 @@ impl<'a> Written<'a> {
             Some(id @ Value::Number(_)) => Some(id.to_string()),
             _ => None,
         };
-        if session_id.is_some_and(|id| has_word(self.text, &id)) {
+        let token = |word: &str| word.chars().count() >= SHORTEST_TOKEN && has_word(self.text, word);
+        if session_id.is_some_and(|id| token(&id)) {
             return Some(Sign::SessionId);
         }
-        if has_word(self.text, &record.partition_key) {
+        if token(&record.partition_key) {
             return Some(Sign::PartitionKey);
         }
-        if has_word(self.text, &record.sequence_number) {
+        if token(&record.sequence_number) {
             return Some(Sign::SequenceNumber);
         }
         if std::str::from_utf8(&record.data).is_ok_and(|data| has_word(self.text, data)) {
@@ -87,6 +92,48 @@ impl<'a> Written<'a> {
             _ => None,
         }
     }
+}
+
+/// Every JSON object that starts somewhere in `text`, nested ones too.
+fn collect_objects_in(text: &str, objects: &mut Vec<Value>) {
+    let mut from = 0;
+    while let Some(offset) = text[from..].find('{') {
+        let start = from + offset;
+        let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(value)) => {
+                // Past the whole value: its nested objects are collected
+                // from it, not parsed again from the text.
+                from = start + values.byte_offset();
+                collect_objects(value, objects);
+            }
+            _ => from = start + 1,
+        }
+    }
+}
+
+/// `text` with Python's literals as JSON's: single quotes as double ones,
+/// `True`, `False` and `None` as `true`, `false` and `null`.
+fn python_as_json(text: &str) -> String {
+    let swapped = text.replace('\'', "\"");
+    let mut json = String::with_capacity(swapped.len());
+    let mut rest = swapped.as_str();
+    while let Some(at) = rest.find(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+        json.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        json.push_str(match &rest[..end] {
+            "True" => "true",
+            "False" => "false",
+            "None" => "null",
+            word => word,
+        });
+        rest = &rest[end..];
+    }
+    json.push_str(rest);
+    json
 }
 
 fn collect_objects(value: Value, into: &mut Vec<Value>) {
@@ -143,7 +190,7 @@ mod tests {
         let line = format!(
             "INFO Read record {SEQUENCE} from shard shardId-000000000002 partition key a1: {EXAMPLE}\n"
         );
-        assert_eq!(sign(&line), Some(Sign::SessionId));
+        assert_eq!(sign(&line), Some(Sign::SequenceNumber));
     }
 
     #[test]
@@ -152,13 +199,17 @@ mod tests {
             "{{'SequenceNumber': '{SEQUENCE}', 'ApproximateArrivalTimestamp': datetime.datetime(2026, 12, 6, 20, 0, \
              tzinfo=tzlocal()), 'Data': b'{EXAMPLE}', 'PartitionKey': 'a1'}}"
         );
-        assert_eq!(sign(&line), Some(Sign::SessionId));
+        assert_eq!(sign(&line), Some(Sign::SequenceNumber));
     }
 
     #[test]
     fn a_python_dict_of_the_session_shows_it() {
-        let line = "{'session_id': 'a1', 'customer_number': 100, 'city': 'Washington'}";
-        assert_eq!(sign(line), Some(Sign::SessionId));
+        let line = "{'session_id': 'a1', 'customer_number': 100, 'city': 'Washington', 'country': 'USA', \
+                    'credit_limit': 1000, 'browse_history': [{'product_code': 'Product1', 'quantity': 2, \
+                    'in_shopping_cart': True}]}";
+        assert_eq!(sign(line), Some(Sign::Json));
+        // Part of the session, with its short id, is not the session.
+        assert_eq!(sign("{'session_id': 'a1', 'customer_number': 100}"), None);
     }
 
     #[test]
@@ -172,22 +223,21 @@ mod tests {
     fn an_id_inside_a_longer_word_is_not_the_id() {
         let uuids = "2f0a1c3e-a1b2-4c5d-9e8f-0123456789a1x shardId-000000000001 AAAAa1AAAA\n";
         assert_eq!(sign(uuids), None);
-        assert_eq!(sign("partition key a1: nothing more"), Some(Sign::SessionId));
     }
 
     #[test]
     fn the_partition_key_shows_a_record_whose_data_is_not_json() {
         let mut other = record("plain text, not a session");
-        other.partition_key = "key-7".into();
+        other.partition_key = "customer-7".into();
         assert_eq!(
-            Written::new("got one for key-7").shows(&other),
+            Written::new("got one for customer-7").shows(&other),
             Some(Sign::PartitionKey)
         );
         assert_eq!(
             Written::new("got: plain text, not a session").shows(&other),
             Some(Sign::Data)
         );
-        assert_eq!(Written::new("got one for key-77").shows(&other), None);
+        assert_eq!(Written::new("got one for customer-77").shows(&other), None);
     }
 
     #[test]
@@ -203,6 +253,47 @@ mod tests {
         assert_eq!(Written::new(nested).shows(&anonymous), Some(Sign::Json));
         let other_value = r#"{"customer_number": 101, "browse_history": [{"quantity": 2}]}"#;
         assert_eq!(Written::new(other_value).shows(&anonymous), None);
+    }
+
+    /// Found when tried as a new user would: a producer that keyed every
+    /// record with `1` and a consumer that printed only `got 1 records` had
+    /// every record counted as seen, by its partition key.
+    #[test]
+    fn a_short_key_alone_in_a_count_does_not_show_the_record() {
+        let mut keyed_1 = record(EXAMPLE);
+        keyed_1.partition_key = "1".into();
+        assert_eq!(Written::new("got 1 records\n").shows(&keyed_1), None);
+        // Nor does the lab's short session_id on its own.
+        assert_eq!(sign("partition key a1: nothing more"), None);
+        // A short sequence number, as other emulators give them, neither.
+        let mut numbered = record("plain text, not a session");
+        numbered.sequence_number = "7".into();
+        numbered.partition_key = "k7".into();
+        assert_eq!(Written::new("read 7 records from k7").shows(&numbered), None);
+    }
+
+    #[test]
+    fn a_short_id_counts_with_the_records_data_beside_it() {
+        let line = format!("partition key a1: {EXAMPLE}\n");
+        assert_eq!(sign(&line), Some(Sign::Data));
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(EXAMPLE).unwrap()).unwrap();
+        assert_eq!(sign(&format!("a1\n{pretty}\n")), Some(Sign::Json));
+    }
+
+    #[test]
+    fn an_id_of_8_characters_or_more_alone_shows_the_record() {
+        let mut long = record(r#"{"session_id": "cf97e757-646f-4417-a4ad-f0a700f6d6df"}"#);
+        long.partition_key = "cf97e757-646f-4417-a4ad-f0a700f6d6df".into();
+        assert_eq!(
+            Written::new("saw cf97e757-646f-4417-a4ad-f0a700f6d6df").shows(&long),
+            Some(Sign::SessionId)
+        );
+        let mut keyed = record("plain text, not a session");
+        keyed.partition_key = "customer".into();
+        assert_eq!(
+            Written::new("got one for customer").shows(&keyed),
+            Some(Sign::PartitionKey)
+        );
     }
 
     #[test]

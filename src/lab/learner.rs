@@ -12,7 +12,7 @@
 //! steps ([`crate::grade`]); only a failure of the walkthrough itself (a
 //! target that does not answer) is an error.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
@@ -95,8 +95,8 @@ pub fn part1(
         "1.5",
         "Watch your consumer",
         &format!(
-            "Every record found in the stream must show up in what it writes: its session_id, partition key, \
-             sequence number or data. Up to {} s.",
+            "Every record found in the stream must show up in what it writes: its session_id, partition key or \
+             sequence number (8 characters or more), or its data. Up to {} s.",
             PART1_SETTLE.as_secs()
         ),
     );
@@ -279,7 +279,7 @@ pub fn part2(walk: &Walkthrough, timing: &Timing, etl: &str) -> Result<bool, Lab
 
 /// The environment that points a learner's unchanged AWS code at the
 /// target; nothing for real AWS, where their own configuration applies.
-fn learner_env(walk: &Walkthrough) -> Vec<(&'static str, String)> {
+pub(super) fn learner_env(walk: &Walkthrough) -> Vec<(&'static str, String)> {
     let Some(endpoint) = walk.endpoint_url() else {
         return Vec::new();
     };
@@ -321,11 +321,9 @@ fn spawn(
 /// Runs a learner's command to its end, its lines shown as a terminal would
 /// show them. `Ok(Err(..))` when the command failed: its exit status and
 /// last line, for the grade to show; `Err` when it could not be run at all.
-fn run(walk: &Walkthrough, program: &str, args: &[&str]) -> Result<Result<(), String>, LabError> {
+pub(super) fn run(walk: &Walkthrough, program: &str, args: &[&str]) -> Result<Result<(), String>, LabError> {
     say!(walk, "$ {program} {}", shown(args));
-    let output = command(walk, program, args)
-        .stdin(Stdio::null())
-        .output()
+    let output = super::supervise::run_to_end(command(walk, program, args))
         .map_err(LabError::io(format!("start `{program}` with sh")))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -8,10 +8,19 @@
 //! that read it and for the last lines shown when something fails. It is
 //! stopped as a person stops it: Ctrl+C, then a kill if it has not ended
 //! within a grace period.
+//!
+//! Each runs in a process group of its own, and every signal goes to the
+//! whole group: a learner's program is often a wrapper (`sh -c`, `uv run`,
+//! a shell script) around the process that does the work, and a signal to
+//! the wrapper alone left that one running, writing to the streams after the
+//! grade. A group of its own is also out of reach of the terminal's Ctrl+C,
+//! so the harness passes that on itself (`watch_interrupts`), as a terminal
+//! would have.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,6 +39,8 @@ pub struct Background {
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     threads: Vec<JoinHandle<()>>,
+    /// Whether `stop` has seen the whole group end.
+    stopped: bool,
 }
 
 /// How a program ended, and everything it wrote.
@@ -52,7 +63,9 @@ pub fn spawn(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()?;
+    register(child.id());
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let out = child.stdout.take().expect("piped");
@@ -87,7 +100,90 @@ pub fn spawn(
         stdout,
         stderr,
         threads,
+        stopped: false,
     })
+}
+
+/// Runs `command` to its end in a process group of its own, its output
+/// piped; anything it left running in its group is killed when it ends.
+pub fn run_to_end(mut command: Command) -> std::io::Result<Output> {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let group = child.id();
+    register(group);
+    let output = child.wait_with_output();
+    signal_group(group, Signal::KILL);
+    unregister(group);
+    output
+}
+
+/// The process groups of the programs running now, for `watch_interrupts`.
+static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn register(group: u32) {
+    GROUPS.lock().expect("lock").push(group);
+    watch_interrupts();
+}
+
+fn unregister(group: u32) {
+    GROUPS.lock().expect("lock").retain(|&g| g != group);
+}
+
+/// Passes a Ctrl+C (or a SIGTERM) the harness gets on to every program it
+/// runs, as a Ctrl+C in a terminal reaches its whole foreground group, then
+/// ends the harness as the signal would have (130 or 143). Without it, the
+/// programs in their own groups would outlive the harness.
+fn watch_interrupts() {
+    static WATCHING: Once = Once::new();
+    WATCHING.call_once(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watching = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .and_then(|runtime| {
+                let (interrupt, terminate) = runtime.block_on(async {
+                    Ok::<_, std::io::Error>((
+                        signal(SignalKind::interrupt())?,
+                        signal(SignalKind::terminate())?,
+                    ))
+                })?;
+                Ok((runtime, interrupt, terminate))
+            });
+        // Where no handler can be set, the signals keep their default: the
+        // harness ends and its programs run on, as before.
+        let Ok((runtime, mut interrupt, mut terminate)) = watching else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let code = runtime.block_on(async {
+                tokio::select! {
+                    _ = interrupt.recv() => 130,
+                    _ = terminate.recv() => 143,
+                }
+            });
+            for &group in GROUPS.lock().expect("lock").iter() {
+                signal_group(group, Signal::INT);
+            }
+            std::process::exit(code);
+        });
+    });
+}
+
+/// `signal` to every process of process group `group`.
+fn signal_group(group: u32, signal: Signal) {
+    if let Some(group) = Pid::from_raw(group as i32) {
+        let _ = rustix::process::kill_process_group(group, signal);
+    }
+}
+
+/// Whether a process of group `group` is left (one that has ended but has not
+/// been waited for counts too).
+fn group_is_running(group: u32) -> bool {
+    Pid::from_raw(group as i32).is_some_and(|group| rustix::process::test_kill_process_group(group).is_ok())
 }
 
 impl Background {
@@ -117,23 +213,36 @@ impl Background {
         self.signal(Signal::INT);
     }
 
-    /// Ctrl+C unless it has ended already, then a kill if it has not ended
-    /// within `grace`; waits for it either way.
+    /// Ctrl+C to its whole group unless all of it has ended already, then a
+    /// kill to the group if any of it has not ended within `grace`; waits
+    /// for it either way.
     pub fn stop(mut self, grace: Duration) -> std::io::Result<Ended> {
-        if self.child.try_wait()?.is_none() {
+        let group = self.child.id();
+        if group_is_running(group) {
             self.signal(Signal::INT);
         }
         let deadline = Instant::now() + grace;
+        let mut status = None;
+        // The program may end first and leave what it started running: the
+        // group is done only when none of it is left.
         let status = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break status;
+            if status.is_none() {
+                status = self.child.try_wait()?;
             }
-            if Instant::now() >= deadline {
-                self.signal(Signal::KILL);
-                break self.child.wait()?;
+            match status {
+                Some(status) if !group_is_running(group) => break status,
+                _ if Instant::now() >= deadline => {
+                    self.signal(Signal::KILL);
+                    break match status {
+                        Some(status) => status,
+                        None => self.child.wait()?,
+                    };
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
             }
-            std::thread::sleep(Duration::from_millis(50));
         };
+        self.stopped = true;
+        unregister(group);
         // Its last lines, unless something it started still holds the pipes.
         let drained = Instant::now() + Duration::from_secs(2);
         while self.threads.iter().any(|thread| !thread.is_finished()) && Instant::now() < drained {
@@ -148,18 +257,22 @@ impl Background {
         })
     }
 
-    /// The signal to the program and to the processes it started: a
-    /// learner's command runs under `sh -c`, which may have children of its
-    /// own. (`pkill` finds them; where it is missing, the shell alone gets it.)
+    /// The signal to the program and to every process of its group: a
+    /// learner's command runs under `sh -c`, often through a wrapper, and
+    /// the process doing the work may be any of them.
     fn signal(&self, signal: Signal) {
-        let pid = self.child.id();
-        let flag = if signal == Signal::KILL { "-KILL" } else { "-INT" };
-        let _ = Command::new("pkill")
-            .args([flag, "-P", &pid.to_string()])
-            .stderr(Stdio::null())
-            .status();
-        if let Some(pid) = Pid::from_raw(pid as i32) {
-            let _ = rustix::process::kill_process(pid, signal);
+        signal_group(self.child.id(), signal);
+    }
+}
+
+/// A program dropped without `stop` (the walkthrough failed on the way) is
+/// killed, all of its group, rather than left running unseen.
+impl Drop for Background {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.signal(Signal::KILL);
+            let _ = self.child.wait();
+            unregister(self.child.id());
         }
     }
 }
@@ -240,6 +353,76 @@ mod tests {
         let ended = stubborn.stop(Duration::from_millis(500)).unwrap();
         assert!(!ended.status.success(), "{:?}", ended.status);
         assert_eq!(ended.stdout, ["ready"]);
+    }
+
+    /// The processes of process group `group` that are still running (a
+    /// zombie has ended: it waits for a parent to read its status), from
+    /// `/proc`.
+    fn running_in_group(group: u32) -> Vec<u32> {
+        let mut running = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid pgrp ...`; comm may hold spaces.
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            if fields[0] != "Z" && fields[2] == group.to_string() {
+                running.push(pid);
+            }
+        }
+        running
+    }
+
+    /// Whether `pid` is a process that has not ended.
+    fn running(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+    }
+
+    /// Found when tried as a new user would: an ETL started through a
+    /// wrapper (`uv run`, a shell script) kept running after the grade
+    /// stopped it, and kept writing, since only the wrapper and its own
+    /// children were signalled. Here the wrapper ignores SIGTERM and its
+    /// child ignores Ctrl+C.
+    #[test]
+    fn an_etl_under_a_wrapper_that_ignores_sigterm_leaves_no_process_after_the_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = dir.path().join("run-etl.sh");
+        std::fs::write(
+            &wrapper,
+            "trap '' TERM\n\
+             sh -c 'trap \"\" INT; echo \"etl $$\"; while true; do sleep 0.1; done' &\n\
+             wait\n",
+        )
+        .unwrap();
+        let program = spawn(
+            "etl",
+            sh(&format!("sh {}; echo wrapper ended", wrapper.display())),
+            Narration::Stderr,
+            None,
+        )
+        .unwrap();
+        let group = program.child.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let etl = loop {
+            let lines = program.stdout_lines();
+            if let Some(pid) = lines.iter().find_map(|line| line.strip_prefix("etl ")) {
+                break pid.parse::<u32>().unwrap();
+            }
+            assert!(Instant::now() < deadline, "the ETL did not start: {lines:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        program.stop(Duration::from_millis(500)).unwrap();
+        // Its processes have been killed; give the kernel a moment to end them.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while (running(etl) || !running_in_group(group).is_empty()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!running(etl), "the ETL, process {etl}, is still running");
+        assert_eq!(running_in_group(group), Vec::<u32>::new(), "left in its group");
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! A learner's own programs, graded (issues 12 and 22): the example solution
-//! in `examples/python/` passes both parts; consumers written the other ways
-//! learners write them pass part 1; each planted mistake fails with its lab
-//! step named. Through `kinesis-lab lab`, as a learner checks a solution
+//! A learner's own programs, graded (issues 12, 22 and 29): the example
+//! solution in `examples/python/` passes both parts, and its notebook part
+//! 2.1; consumers written the other ways learners write them pass part 1;
+//! each planted mistake fails with its lab step named. Through `kinesis-lab lab`, as a learner checks a solution
 //! (and once through `cargo xtask lab`), against an emulator of each test's own (the lab's names are fixed, so
 //! tests cannot share one).
 //!
-//! Python and boto3 come from PyPI into a venv (`target/learner-python`, or
-//! `LAB_LEARNER_VENV`), made on the first run; from then on these tests run
+//! Python with boto3, and nbclient and ipykernel for the notebook, come from
+//! PyPI into a venv (`target/learner-python`, or `LAB_LEARNER_VENV`), made on
+//! the first run; from then on these tests run
 //! offline. Where no such venv can be made (no python3 with venv, no PyPI)
 //! each test passes and says, in the output a person sees, that it did not
 //! check; `LAB_LEARNER=require` (set by `.ci/run`) makes that a failure, as
@@ -25,6 +26,10 @@ use crate::{kinesis_lab, root, text};
 
 /// What a test says when it could not check: the tests below look for it.
 const NOT_CHECKED: &str = "LEARNER NOT CHECKED";
+
+/// What the learner's venv holds: boto3 for the programs, nbclient and
+/// ipykernel to run the notebook in a kernel.
+const PACKAGES: [&str; 3] = ["boto3", "nbclient", "ipykernel"];
 
 /// Whether a Python with boto3 must be there, from `LAB_LEARNER`.
 fn required() -> bool {
@@ -57,7 +62,8 @@ fn python(test: &str) -> Option<PathBuf> {
             let _ = writeln!(
                 std::io::stderr().lock(),
                 "learner::{test}: {NOT_CHECKED}: {why}. These tests need python3 with its venv module, and \
-                 PyPI once to install boto3 (LAB_LEARNER_VENV names a venv that has it); \
+                 PyPI once to install boto3, nbclient and ipykernel (LAB_LEARNER_VENV names a venv that has \
+                 them); \
                  LAB_LEARNER=require makes this a failure."
             );
             None
@@ -72,13 +78,13 @@ fn python(test: &str) -> Option<PathBuf> {
 /// leaves nothing behind.
 fn make_venv(venv: &Path) -> Result<PathBuf, String> {
     let python = venv.join("bin/python");
-    let has_boto3 = |python: &Path| {
+    let has_packages = |python: &Path| {
         Command::new(python)
-            .args(["-c", "import boto3"])
+            .args(["-c", "import boto3, nbclient, ipykernel"])
             .output()
             .is_ok_and(|out| out.status.success())
     };
-    if has_boto3(&python) {
+    if has_packages(&python) {
         return Ok(python);
     }
     let making = venv.with_file_name(format!(
@@ -99,19 +105,17 @@ fn make_venv(venv: &Path) -> Result<PathBuf, String> {
             Err(err) => return Err(format!("cannot run python3: {err}")),
         }
         let pip = Command::new(making.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "boto3",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(PACKAGES)
             .output()
             .map_err(|err| format!("cannot run pip: {err}"))?;
         match pip.status.success() {
             true => Ok(()),
-            false => Err(format!("cannot install boto3 from PyPI: {}", last_line(&pip))),
+            false => Err(format!(
+                "cannot install {} from PyPI: {}",
+                PACKAGES.join(" "),
+                last_line(&pip)
+            )),
         }
     };
     if let Err(why) = attempt() {
@@ -119,12 +123,18 @@ fn make_venv(venv: &Path) -> Result<PathBuf, String> {
         return Err(why);
     }
     if std::fs::rename(&making, venv).is_err() {
-        // Another test process made it first.
-        let _ = std::fs::remove_dir_all(&making);
+        if !has_packages(&python) {
+            // One made before the notebook's packages were needed.
+            let _ = std::fs::remove_dir_all(venv);
+        }
+        // Or another test process made it first.
+        if std::fs::rename(&making, venv).is_err() {
+            let _ = std::fs::remove_dir_all(&making);
+        }
     }
-    match has_boto3(&python) {
+    match has_packages(&python) {
         true => Ok(python),
-        false => Err(format!("{} has no boto3", python.display())),
+        false => Err(format!("{} has no {}", python.display(), PACKAGES.join(", "))),
     }
 }
 
@@ -621,6 +631,35 @@ async fn a_failing_grade_is_a_table_and_exit_status_1_with_no_backtrace() {
     );
 }
 
+/// Found when tried as a new user would: a producer that keyed every record
+/// with `1` and a consumer that printed only a count (`got 1 records`) passed
+/// step 1.5, every record taken as seen by its partition key in the count.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_prints_only_a_count_of_records_keyed_1_fails_step_1_5() {
+    let name = "a_consumer_that_prints_only_a_count_of_records_keyed_1_fails_step_1_5";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let changes = [
+        (
+            "producer_from_cli.py",
+            r#"PartitionKey=str(record["session_id"]),"#,
+            r#"PartitionKey="1","#,
+        ),
+        ("consumer_from_cli.py", PRINT, r#"print("got 1 records")"#),
+    ];
+    let output = part1(Door::Binary, name, &python, "", &changes, &[]).await;
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(stdout.contains("your consumer | got 1 records"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "FAIL  1.5 seen every record put shows up in what your consumer wrote (5 of 5 records fail)"
+        ),
+        "{stdout}"
+    );
+}
+
 /// A producer that fails is graded too: the steps it did not do fail, with
 /// its exit status and last words; the run is a grade, not an error.
 #[tokio::test(flavor = "multi_thread")]
@@ -723,7 +762,10 @@ fn cargo_test_without_pypi_passes_saying_the_learner_tests_did_not_check() {
         .find(|line| line.starts_with("learner::the_example_producer_and_consumer_pass_part_1: "))
         .unwrap_or_else(|| panic!("the test did not say it was skipped:\n{stderr}"));
     assert!(said.contains(NOT_CHECKED), "{said}");
-    assert!(said.contains("cannot install boto3 from PyPI"), "{said}");
+    assert!(
+        said.contains("cannot install boto3 nbclient ipykernel from PyPI"),
+        "{said}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
@@ -744,4 +786,390 @@ fn with_lab_learner_require_no_venv_fails_the_learner_tests() {
     assert!(stdout.contains("0 passed; 1 failed"), "{stdout}");
     assert!(stdout.contains("LAB_LEARNER=require is set"), "{stdout}");
     assert!(!stderr.contains(NOT_CHECKED), "{stderr}");
+}
+
+/// The example notebook in a directory of its own, each change (the text in
+/// a code cell, what replaces it; nothing to drop the cell, as if it was not
+/// run) planted.
+fn notebook(name: &str, changes: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kinesis-lab-notebook-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = root().join("examples/python/streaming_resources.ipynb");
+    let mut notebook: Value = serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    let cells = notebook["cells"].as_array_mut().unwrap();
+    for (right, wrong) in changes {
+        let at = cells
+            .iter()
+            .position(|cell| cell["cell_type"] == "code" && cell_source(cell).contains(right))
+            .unwrap_or_else(|| panic!("no code cell of the example notebook has {right:?}"));
+        match *wrong {
+            "" => {
+                cells.remove(at);
+            }
+            wrong => cells[at]["source"] = Value::from(cell_source(&cells[at]).replace(right, wrong)),
+        }
+    }
+    let path = dir.join("notebook.ipynb");
+    std::fs::write(&path, serde_json::to_string_pretty(&notebook).unwrap()).unwrap();
+    path
+}
+
+/// A cell's source, as one string (a notebook may keep it as lines).
+fn cell_source(cell: &Value) -> String {
+    match &cell["source"] {
+        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `lab part2 --notebook` on the notebook at `path`, run by `python`,
+/// against an emulator of its own.
+async fn grade_notebook(path: &Path, python: &Path) -> Output {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let python = python.to_str().unwrap();
+    lab(
+        Door::Binary,
+        &target,
+        &path.with_file_name("work"),
+        &["part2", "--notebook", path.to_str().unwrap(), "--python", python],
+    )
+}
+
+/// The example notebook passes part 2.1, every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_notebook_passes_part_2_1() {
+    let Some(python) = python("the_example_notebook_passes_part_2_1") else {
+        return;
+    };
+    let output = grade_notebook(&notebook("right", &[]), &python).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for step in ["2.1 ", "2.1.2", "2.1.4", "2.1.5"] {
+        assert!(stdout.contains(&format!("PASS  {step}")), "{step}:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("notebook | [cell 17] Delivery stream de-c2w2lab1-firehose-international created"),
+        "the cells' output is shown: {stdout}"
+    );
+    assert!(stdout.contains("Part 2.1 done"), "{stdout}");
+}
+
+/// A planted mistake in the notebook fails part 2.1 as a grade (exit status
+/// 1, no trace), its own step named; `steps` are every step that fails.
+async fn assert_notebook_mistake(name: &str, changes: &[(&str, &str)], steps: &[&str]) -> String {
+    let Some(python) = python(name) else {
+        return String::new();
+    };
+    let output = grade_notebook(&notebook(name, changes), &python).await;
+    let stdout = text(&output.stdout).to_owned();
+    assert_failed_as_a_grade(&output, name);
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("FAIL  "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(failed, steps, "{name}:\n{stdout}");
+    assert!(
+        stdout.contains(&format!("Part 2.1 FAILED ({})", steps.join(", "))),
+        "{name}:\n{stdout}"
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_of_1_shard_fails_step_2_1_4() {
+    let stdout = assert_notebook_mistake(
+        "a_stream_of_1_shard_fails_step_2_1_4",
+        &[(
+            "create_kinesis_data_stream(stream_name=INTERNATIONAL_DATA_STREAM, shard_count=2)",
+            "create_kinesis_data_stream(stream_name=INTERNATIONAL_DATA_STREAM, shard_count=1)",
+        )],
+        &["2.1.4"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: stream de-c2w2lab1-international-data-stream\n\
+                 \x20           expected ShardCount 2\n\
+                 \x20           found    ShardCount 1\n"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swapped_streams_in_the_delivery_streams_fail_step_2_1_5() {
+    let stdout = assert_notebook_mistake(
+        "swapped_streams_in_the_delivery_streams_fail_step_2_1_5",
+        &[
+            (
+                "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+                "stream_name=INTERNATIONAL_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+            ),
+            (
+                "stream_name=INTERNATIONAL_DATA_STREAM,\n    bucket_name=INTERNATIONAL_BUCKET",
+                "stream_name=USA_DATA_STREAM,\n    bucket_name=INTERNATIONAL_BUCKET",
+            ),
+        ],
+        &["2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(stdout.contains("(2 of 2 delivery streams fail)"), "{stdout}");
+        assert!(
+            stdout.contains(
+                "found    KinesisStreamSourceConfiguration.KinesisStreamARN \
+                 arn:aws:kinesis:us-east-1:000000000000:stream/de-c2w2lab1-international-data-stream \
+                 (the International stream)"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_placeholder_account_id_fails_step_2_1_2_saying_which_id_to_use() {
+    let stdout = assert_notebook_mistake(
+        "the_placeholder_account_id_fails_step_2_1_2_saying_which_id_to_use",
+        &[(
+            r#"ACCOUNT_ID = boto3.client("sts").get_caller_identity()["Account"]"#,
+            r#"ACCOUNT_ID = "<AWS-ACCOUNT-ID>""#,
+        )],
+        &["2.1", "2.1.2", "2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "expected bucket \"de-c2w2lab1-000000000000-usa\" (ACCOUNT_ID = \"000000000000\", this \
+                 target's account id)\n\
+                 \x20           found    none: ACCOUNT_ID is still the placeholder \"<AWS-ACCOUNT-ID>\""
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_stream_whose_cell_was_not_run_fails_step_2_1_5() {
+    let stdout = assert_notebook_mistake(
+        "a_delivery_stream_whose_cell_was_not_run_fails_step_2_1_5",
+        &[(r#"firehose_name="de-c2w2lab1-firehose-international","#, "")],
+        &["2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: delivery stream de-c2w2lab1-firehose-international\n\
+                 \x20           expected a delivery stream named \"de-c2w2lab1-firehose-international\""
+            ),
+            "{stdout}"
+        );
+        assert!(stdout.contains("found    no such delivery stream"), "{stdout}");
+    }
+}
+
+/// A cell that raises stops the notebook, as Run All does: it is named with
+/// its number and its error's last line, and what it did not make fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cell_that_raises_is_named_with_its_number_and_its_errors_last_line() {
+    let stdout = assert_notebook_mistake(
+        "a_cell_that_raises_is_named_with_its_number_and_its_errors_last_line",
+        &[(
+            "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKET",
+            "stream_name=USA_DATA_STREAM,\n    bucket_name=USA_BUCKT",
+        )],
+        &["2.1", "2.1.5"],
+    )
+    .await;
+    if !stdout.is_empty() {
+        assert!(
+            stdout.contains(
+                "first: cell 16\n\
+                 \x20           expected it runs without an error\n\
+                 \x20           found    it raised NameError: name 'USA_BUCKT' is not defined\n"
+            ),
+            "{stdout}"
+        );
+    }
+}
+
+/// A Python without Jupyter's runner: one line, saying what to install.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_without_jupyter_is_told_in_one_line_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("bare");
+    let made = Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .output();
+    if !made.is_ok_and(|out| out.status.success()) {
+        assert!(!required(), "python3 -m venv failed (LAB_LEARNER=require is set)");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "learner::a_python_without_jupyter_is_told_in_one_line_what_to_install: {NOT_CHECKED}: \
+             python3 cannot make a venv"
+        );
+        return;
+    }
+    let python = bare.join("bin/python");
+    let output = grade_notebook(&notebook("bare", &[]), &python).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("kinesis-lab: "))
+        .collect();
+    assert_eq!(
+        said,
+        [format!(
+            "kinesis-lab: cannot run your notebook: \"{0}\" has no module \"boto3\"; install what it needs \
+             with: {0} -m pip install nbclient ipykernel boto3",
+            python.display()
+        )],
+        "{stderr}"
+    );
+    assert!(!stderr.to_lowercase().contains("stack backtrace"), "{stderr}");
+}
+
+/// `--infra-command`: a script graded as the notebook is. This one makes
+/// the buckets and the streams but no delivery stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_infra_command_is_graded_as_the_notebook_is() {
+    let name = "an_infra_command_is_graded_as_the_notebook_is";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("make_resources.py");
+    std::fs::write(
+        &script,
+        "import boto3\n\
+         account = boto3.client('sts').get_caller_identity()['Account']\n\
+         for route in ('usa', 'int'):\n\
+         \x20   boto3.client('s3').create_bucket(Bucket=f'de-c2w2lab1-{account}-{route}')\n\
+         for route in ('usa', 'international'):\n\
+         \x20   boto3.client('kinesis').create_stream(StreamName=f'de-c2w2lab1-{route}-data-stream', ShardCount=2)\n\
+         print('made the buckets and the streams')\n",
+    )
+    .unwrap();
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let command = format!("{} {}", python.display(), script.display());
+    let output = lab(
+        Door::Binary,
+        &target,
+        &dir.path().join("work"),
+        &["part2", "--infra-command", &command],
+    );
+    let stdout = text(&output.stdout);
+    assert_failed_as_a_grade(&output, name);
+    assert!(
+        stdout.contains("  | made the buckets and the streams"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("PASS  2.1      your command runs to its end (1 command)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PASS  2.1.2 "), "{stdout}");
+    assert!(stdout.contains("PASS  2.1.4 "), "{stdout}");
+    assert!(stdout.contains("FAIL  2.1.5 "), "{stdout}");
+    assert!(stdout.contains("Part 2.1 FAILED (2.1.5)"), "{stdout}");
+}
+
+/// With `--etl-command` too, part 2 goes on with the learner's ETL on the
+/// resources the notebook made (Firehose buffering as the notebook set it,
+/// the lab's 60 s), and every step passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_notebook_and_etl_pass_part_2_on_the_notebooks_resources() {
+    let name = "the_example_notebook_and_etl_pass_part_2_on_the_notebooks_resources";
+    let Some(python) = python(name) else {
+        return;
+    };
+    let path = notebook(name, &[]);
+    let etl = program(&python, &solution(name, &[]), "consumer.py");
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let output = lab(
+        Door::Binary,
+        &target,
+        &path.with_file_name("work"),
+        &[
+            "part2",
+            "--fast",
+            "--sessions",
+            "5",
+            "--notebook",
+            path.to_str().unwrap(),
+            "--python",
+            python.to_str().unwrap(),
+            "--etl-command",
+            &etl,
+        ],
+    );
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("Part 2.1 done"), "{stdout}");
+    assert_eq!(
+        stdout.matches("PASS  2.2.8").count(),
+        2,
+        "the streams and the buckets: {stdout}"
+    );
+    assert!(stdout.contains("grade: every step passes"), "{stdout}");
+}
+
+/// A learner's programs run in process groups of their own, out of reach of
+/// the terminal's Ctrl+C: the harness passes it on. A Ctrl+C to the
+/// walkthrough while the consumer runs ends both.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_to_the_walkthrough_reaches_the_learners_programs() {
+    let target = TestTarget::with_emulator(Config::for_tests()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("consumer.pid");
+    let consumer = format!("sh -c 'echo $$ > {}; exec sleep 300'", pid_file.display());
+    let mut walkthrough = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args([
+            "lab",
+            "part1",
+            "--producer-command",
+            "true",
+            "--consumer-command",
+            &consumer,
+        ])
+        .args(["--endpoint-url", &target.url, "--work-dir"])
+        .arg(dir.path().join("work"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let consumer: u32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consumer did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let harness = rustix::process::Pid::from_child(&walkthrough);
+    rustix::process::kill_process(harness, rustix::process::Signal::INT).unwrap();
+    let status = walkthrough.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    // A zombie has ended; it waits for a parent to read its status.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{consumer}/stat"))
+            .is_ok_and(|stat| !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !running(),
+        "the consumer, process {consumer}, outlived the walkthrough"
+    );
 }
