@@ -38,6 +38,20 @@ struct Share {
     international: String,
     table: String,
     work: tempfile::TempDir,
+    /// Every worker started, killed when the share goes, so that a test
+    /// that fails leaves none running.
+    started: std::sync::Mutex<Vec<u32>>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        for pid in self.started.lock().unwrap().iter() {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Share {
@@ -63,6 +77,7 @@ impl Share {
             international,
             table,
             work: tempfile::tempdir().unwrap(),
+            started: std::sync::Mutex::default(),
         }
     }
 
@@ -114,7 +129,7 @@ impl Share {
         );
         let dead_letters = self.work.path().join(format!("dl-{id}.jsonl"));
         let log = std::fs::File::create(self.work.path().join(format!("{id}.log"))).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        let worker = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
             .args([
                 "etl",
                 "--source-stream",
@@ -132,7 +147,9 @@ impl Share {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("kinesis-lab etl starts")
+            .expect("kinesis-lab etl starts");
+        self.started.lock().unwrap().push(worker.id());
+        worker
     }
 
     /// `count` sessions put on the source, about `gap` apart, in the
