@@ -11,11 +11,16 @@
 //!   the others, and the sessions written twice per lease taken over (counted
 //!   from a moment after the three balanced, so the copies of their start's
 //!   steals are not counted as the hand-over's);
-//! - the hand-over after SIGTERM: the same, the worker asked to stop.
+//! - the hand-over after SIGTERM: the same, the worker asked to stop;
+//! - the hand-over after kill -9 once more, with the KCL's default timings.
+//!
+//! Beside the workers, one `kinesis-lab etl --checkpoint FILE` (no lease
+//! table) on the same source: what a lease table costs one process.
 //!
 //! The workers run with a 3 s failover time, renewals every 500 ms and a look
-//! for leases every 300 ms, as the tests run them; the KCL's defaults (10 s,
-//! 3.3 s, 20 s) make each hand-over that much longer.
+//! for leases every 300 ms, as the tests run them, but for the last hand-over:
+//! the KCL's defaults (10 s, 3.3 s, 20 s) make each hand-over that much
+//! longer.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -74,8 +79,9 @@ pub fn run(sh: &xshell::Shell, bin: &Path, sessions: usize, runs: u32) -> anyhow
             clients: &clients,
         };
         bench.throughput(sessions).await?;
-        bench.hand_over(runs, HandOver::Kill).await?;
-        bench.hand_over(runs, HandOver::Term).await
+        bench.hand_over(runs, HandOver::Kill, Timing::Tests).await?;
+        bench.hand_over(runs, HandOver::Term, Timing::Tests).await?;
+        bench.hand_over(runs.min(3), HandOver::Kill, Timing::Kcl).await
     });
     let _ = emulator.kill();
     let _ = emulator.wait();
@@ -96,6 +102,38 @@ enum HandOver {
     Term,
 }
 
+/// The workers' lease timings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Timing {
+    /// The tests': a failover of 3 s.
+    Tests,
+    /// The KCL's defaults, which are the ETL's: a failover of 10 s.
+    Kcl,
+}
+
+impl Timing {
+    fn flags(self) -> Vec<&'static str> {
+        match self {
+            Timing::Tests => vec![
+                "--failover-time",
+                FAILOVER,
+                "--renew-every",
+                RENEW,
+                "--take-every",
+                TAKE,
+            ],
+            Timing::Kcl => Vec::new(),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Timing::Tests => format!("failover {FAILOVER}, renew every {RENEW}, look every {TAKE}"),
+            Timing::Kcl => "the KCL's defaults: failover 10s, renew every 3.3s, look every 20s".to_owned(),
+        }
+    }
+}
+
 impl Bench<'_> {
     async fn throughput(&self, sessions: usize) -> anyhow::Result<()> {
         let source = "bench-workers-source";
@@ -105,6 +143,7 @@ impl Bench<'_> {
             "workers: {sessions} sessions on an 8-shard source, then 1, 2 and 3 `kinesis-lab etl --lease-table` \
              workers (release) until both destinations hold them all"
         );
+        let file_rate = self.one_etl_with_a_checkpoint_file(source, sessions).await?;
         let mut rates = Vec::new();
         for workers in 1..=3 {
             let (usa, international) = (format!("bench-usa-{workers}"), format!("bench-int-{workers}"));
@@ -115,7 +154,10 @@ impl Bench<'_> {
             let started = Instant::now();
             let emulator_before = cpu_time(self.emulator)?;
             let children: Vec<Child> = (1..=workers)
-                .map(|n| self.worker(source, &usa, &international, &table, &format!("t{workers}-{n}")))
+                .map(|n| {
+                    let id = format!("t{workers}-{n}");
+                    self.worker(source, &usa, &international, &table, &id, Timing::Tests)
+                })
                 .collect::<Result<_, _>>()?;
             let mut counter = Counter::open(self.clients, &[&usa, &international]).await?;
             while counter.total().await? < sessions {
@@ -135,10 +177,11 @@ impl Bench<'_> {
             rates.push(rate);
             let cores = |cpu: Duration| cpu.as_secs_f64() / took.as_secs_f64();
             println!(
-                "  {workers} worker(s): {:.1} s, {rate:>8.0} sessions/s, {:.2}x one worker; \
-                 cores busy: workers {:.2}, emulator {:.2} (of {})",
+                "  {workers} worker(s): {:.1} s, {rate:>8.0} sessions/s, {:.2}x one worker, {:.2}x one ETL \
+                 with a checkpoint file; cores busy: workers {:.2}, emulator {:.2} (of {})",
                 took.as_secs_f64(),
                 rate / rates[0],
+                rate / file_rate,
                 cores(workers_cpu),
                 cores(emulator_cpu),
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -147,14 +190,64 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// One `kinesis-lab etl --checkpoint FILE` over the whole source, timed
+    /// as the workers are; its rate.
+    async fn one_etl_with_a_checkpoint_file(&self, source: &str, sessions: usize) -> anyhow::Result<f64> {
+        let (usa, international) = ("bench-usa-file", "bench-int-file");
+        for stream in [usa, international] {
+            ensure_stream(&self.clients.kinesis, stream, 4, Duration::from_secs(60)).await?;
+        }
+        let checkpoint = std::env::temp_dir().join(format!("bench-workers-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&checkpoint);
+        let destinations = format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#);
+        let started = Instant::now();
+        let emulator_before = cpu_time(self.emulator)?;
+        let etl = Command::new(self.bin)
+            .args(["etl", "--source-stream", source, "--dest-streams", &destinations])
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .args([
+                "--output",
+                "json",
+                "--dead-letter-file",
+                "/dev/null",
+                "--endpoint-url",
+                self.url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut counter = Counter::open(self.clients, &[usa, international]).await?;
+        while counter.total().await? < sessions {
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("one ETL did not write {sessions} sessions within 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let took = started.elapsed();
+        let etl_cpu = cpu_time(etl.id())?;
+        let emulator_cpu = cpu_time(self.emulator)? - emulator_before;
+        stop(etl);
+        let _ = std::fs::remove_file(&checkpoint);
+        let rate = sessions as f64 / took.as_secs_f64();
+        let cores = |cpu: Duration| cpu.as_secs_f64() / took.as_secs_f64();
+        println!(
+            "  one ETL, --checkpoint FILE: {:.1} s, {rate:>8.0} sessions/s; cores busy: the ETL {:.2}, emulator {:.2}",
+            took.as_secs_f64(),
+            cores(etl_cpu),
+            cores(emulator_cpu),
+        );
+        Ok(rate)
+    }
+
     /// Three workers, a producer, and one worker killed or stopped: the time
     /// until its leases are held by the others (median of `runs`), and the
     /// copies per lease handed over.
-    async fn hand_over(&self, runs: u32, how: HandOver) -> anyhow::Result<()> {
+    async fn hand_over(&self, runs: u32, how: HandOver, timing: Timing) -> anyhow::Result<()> {
         let mut times = Vec::new();
         let (mut copies, mut moved) = (0, 0);
         for run in 0..runs {
-            let tag = format!("{how:?}-{run}").to_lowercase();
+            let tag = format!("{how:?}-{timing:?}-{run}").to_lowercase();
             let (source, usa, international) = (
                 format!("ho-src-{tag}"),
                 format!("ho-usa-{tag}"),
@@ -181,10 +274,19 @@ impl Bench<'_> {
                 .stderr(Stdio::null())
                 .spawn()?;
             let mut workers: Vec<Child> = (1..=3)
-                .map(|n| self.worker(&source, &usa, &international, &table, &format!("{tag}-{n}")))
+                .map(|n| {
+                    self.worker(
+                        &source,
+                        &usa,
+                        &international,
+                        &table,
+                        &format!("{tag}-{n}"),
+                        timing,
+                    )
+                })
                 .collect::<Result<_, _>>()?;
             let leaving = format!("{tag}-1");
-            wait_for(self.clients, &table, Duration::from_secs(60), |shares| {
+            wait_for(self.clients, &table, Duration::from_secs(180), |shares| {
                 shares.len() == 3 && shares.values().all(|n| (2..=3).contains(n))
             })
             .await
@@ -204,7 +306,7 @@ impl Bench<'_> {
             if let Some(pid) = rustix::process::Pid::from_raw(first.id() as i32) {
                 let _ = rustix::process::kill_process(pid, signal);
             }
-            let taken = wait_for(self.clients, &table, Duration::from_secs(60), |shares| {
+            let taken = wait_for(self.clients, &table, Duration::from_secs(120), |shares| {
                 !shares.contains_key(&leaving) && shares.values().sum::<usize>() == 8
             })
             .await;
@@ -231,9 +333,9 @@ impl Bench<'_> {
             HandOver::Term => "SIGTERM",
         };
         println!(
-            "  hand-over after {name} ({runs} runs, 3 workers on 8 shards, failover {FAILOVER}, renew every {RENEW}, \
-             look every {TAKE}): median {:.2} s, max {:.2} s; {copies} sessions written twice for {moved} leases \
-             handed over ({:.1} a lease); none lost",
+            "  hand-over after {name} ({runs} runs, 3 workers on 8 shards, {}): median {:.2} s, max {:.2} s; \
+             {copies} sessions written twice for {moved} leases handed over ({:.1} a lease); none lost",
+            timing.describe(),
             times[times.len() / 2].as_secs_f64(),
             times[times.len() - 1].as_secs_f64(),
             copies as f64 / moved.max(1) as f64,
@@ -248,19 +350,13 @@ impl Bench<'_> {
         international: &str,
         table: &str,
         id: &str,
+        timing: Timing,
     ) -> anyhow::Result<Child> {
         let destinations = format!(r#"{{"USA": "{usa}", "International": "{international}"}}"#);
         Ok(Command::new(self.bin)
             .args(["etl", "--source-stream", source, "--dest-streams", &destinations])
             .args(["--lease-table", table, "--worker-id", id])
-            .args([
-                "--failover-time",
-                FAILOVER,
-                "--renew-every",
-                RENEW,
-                "--take-every",
-                TAKE,
-            ])
+            .args(timing.flags())
             .args([
                 "--output",
                 "json",
