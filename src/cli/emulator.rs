@@ -99,7 +99,8 @@ pub struct Args {
 
     /// A host name the console answers to, besides 127.0.0.1, localhost and
     /// [::1]: the name of the machine or container people reach it by (with
-    /// --host 0.0.0.0). Repeat it, or list them, comma-separated, in
+    /// --host 0.0.0.0), on any port (lab-box) or on one (lab-box:8080).
+    /// Repeat it, or list them, comma-separated, in
     /// KINESIS_LAB_CONSOLE_HOSTS. Other names are refused, so that no web page
     /// can read the console through a name of its own.
     #[arg(
