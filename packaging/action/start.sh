@@ -33,8 +33,10 @@
 # so that packaging/action/check-download.sh can serve a release from
 # 127.0.0.1; the checksums are checked the same way whatever the URL.
 set -euo pipefail
-# Command substitutions keep set -e too (bash 4.4 and newer).
-shopt -s inherit_errexit
+# Command substitutions keep set -e too, where bash has it (4.4 and newer;
+# macOS's own bash is 3.2). Every step below is checked either way: no
+# function that downloads, checks or extracts runs inside $(...) or left of ||.
+shopt -s inherit_errexit 2>/dev/null || true
 
 port=${KINESIS_LAB_PORT:-4566}
 data_dir=${KINESIS_LAB_DATA_DIR:-${RUNNER_TEMP:-/tmp}/kinesis-lab}
