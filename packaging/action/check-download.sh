@@ -149,7 +149,8 @@ fi
 nothing_extracted unlisted_ref_refused
 grep -q "^error: no kinesis-lab release '0123456789abcdef0123456789abcdef01234567'" \
   "$work/unlisted_ref_refused.log" || fail unlisted_ref_refused "no error naming the ref"
-grep -q "set its version input" "$work/unlisted_ref_refused.log" || fail unlisted_ref_refused "no remedy"
+grep -q "^set the action's version input to a release listed there (v0.0.0-" "$work/unlisted_ref_refused.log" ||
+  fail unlisted_ref_refused "no remedy naming the listed releases"
 echo "ok unlisted_ref_refused: a ref with no checksum file is refused, with a remedy"
 
 if run_action missing_archive_refused v0.0.0-missing "$(free_port)"; then

@@ -80,11 +80,13 @@ fi
 # The action's own directory: the repository at the ref the workflow names.
 action_path=${GITHUB_ACTION_PATH:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
+# From standard input, so that no file name (sha256sum escapes some) is in
+# the way of the digest.
 sha256_of() {
   if command -v sha256sum >/dev/null; then
-    sha256sum -- "$1" | cut -d' ' -f1
+    sha256sum <"$1" | cut -d' ' -f1
   else
-    shasum -a 256 -- "$1" | cut -d' ' -f1
+    shasum -a 256 <"$1" | cut -d' ' -f1
   fi
 }
 
@@ -100,8 +102,9 @@ download() {
     for file in "$sums_dir"/*.sha256; do
       if [ -f "$file" ]; then listed="$listed $(basename "$file" .sha256)"; fi
     done
+    listed=${listed:- none}
     echo "error: no kinesis-lab release '$version' is listed in this action ($sums_dir)" >&2
-    echo "use the action at a release tag (uses: OWNER/kinesis-lab@v0.1.0), or set its version input to a listed release:${listed:- none}" >&2
+    echo "set the action's version input to a release listed there (${listed# }), or use the action at a commit that lists yours" >&2
     exit 1
   fi
   local releases=${KINESIS_LAB_RELEASES_URL:-}
