@@ -82,8 +82,14 @@ cp "$releases/v0.0.0-tampered/$asset" "$releases/v0.0.0-good/$asset.sha256" "$re
 # The action's checkout: its checksums list the genuine archive for every version.
 action=$work/action
 mkdir -p "$action/packaging/action/checksums"
+# With the lines the release workflow writes above the digests, and a wheel's.
 for version in good tampered damaged missing; do
-  (cd "$releases/v0.0.0-good" && sha256sum "$asset") >"$action/packaging/action/checksums/v0.0.0-$version.sha256"
+  {
+    echo "# run-id: 1"
+    echo "# commit: 0123456789abcdef0123456789abcdef01234567"
+    (cd "$releases/v0.0.0-good" && sha256sum "$asset")
+    echo "0000000000000000000000000000000000000000000000000000000000000000  kinesis_lab-0.0.0-py3-none-any.whl"
+  } >"$action/packaging/action/checksums/v0.0.0-$version.sha256"
 done
 
 http_port=$(free_port)

@@ -25,7 +25,8 @@
 # not taken from the release (a checksum that comes with the download proves
 # it whole, not who made it) but from this action's own files:
 # packaging/action/checksums/<version>.sha256 under GITHUB_ACTION_PATH, in
-# SHA256SUMS form. So the commit the action is used at fixes the binary too,
+# SHA256SUMS form (the release workflow writes it, and the tag holds it; see
+# the README there). So the commit the action is used at fixes the binary too,
 # and a version with no such file is refused. Nothing is extracted or run
 # until the archive's digest matches.
 #
