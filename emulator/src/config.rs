@@ -44,7 +44,10 @@ pub struct Config {
     /// (`127.0.0.1`, `localhost`, `[::1]`): the names people reach it by when it
     /// listens beyond loopback, in a container say. Every other name is
     /// refused, so that a page on another site cannot point a name of its own
-    /// at the emulator and read the console.
+    /// at the emulator and read the console. Each is a name on any port
+    /// (`lab-box`) or on one (`lab-box:8080`); a value no `Host` header can
+    /// hold stops [`Emulator::start`](crate::Emulator::start) with
+    /// [`StartError::ConsoleHost`](crate::StartError::ConsoleHost).
     pub console_hosts: Vec<String>,
 }
 

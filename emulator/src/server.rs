@@ -74,13 +74,17 @@ pub enum StartError {
         path.display()
     )]
     Restore { path: PathBuf, source: std::io::Error },
+    #[error(
+        "the console can never answer to the host {value:?}: {reason}\nGive a host name, on any port (--console-host lab-box) or on one (--console-host lab-box:8080)."
+    )]
+    ConsoleHost { value: String, reason: String },
 }
 
 /// The three services behind the endpoint.
 struct Services {
     account_id: String,
     dynamodb: crate::dynamodb::DynamoDb,
-    console_hosts: Vec<String>,
+    console_hosts: Vec<console::ConsoleHost>,
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
     s3: s3s::service::S3Service,
@@ -89,6 +93,18 @@ struct Services {
 impl Emulator {
     /// Binds the endpoint and starts serving. Returns once requests can be sent.
     pub async fn start(config: Config) -> Result<Emulator, StartError> {
+        // Before anything is bound or written: a name the console can never
+        // match is a mistake to say at once, not a 403 found much later.
+        let console_hosts = config
+            .console_hosts
+            .iter()
+            .map(|value| {
+                console::ConsoleHost::parse(value).map_err(|reason| StartError::ConsoleHost {
+                    value: value.clone(),
+                    reason,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let addr = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -144,7 +160,7 @@ impl Emulator {
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
             dynamodb,
-            console_hosts: config.console_hosts.clone(),
+            console_hosts,
             kinesis: kinesis.clone(),
             firehose: Firehose::new(
                 &config,

@@ -6,7 +6,8 @@ is built once, by maturin, and shipped both ways.
 For each wheel, OUT_DIR gets `kinesis-lab-<target>.tar.gz` (the binary alone,
 executable) and `kinesis-lab-<target>.tar.gz.sha256`, and SHA256SUMS lists
 them all. The names carry no version, so that a release's "latest" link
-always names the newest (the GitHub Action downloads them by that name).
+always names the newest (the README's install line downloads it so); the
+GitHub Action downloads them by name from the release its checksums list.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,19 @@ HEALTH_PATH = "/_kinesis_lab/health"
 
 #: What the emulator prints first, with the address it listens on.
 _BANNER = re.compile(r"^kinesis-lab emulator: .* at (http://\S+)")
+
+#: The services the emulator answers for, as their per-service endpoint
+#: variables name them (`AWS_ENDPOINT_URL_KINESIS`, ...).
+SERVICES = ("KINESIS", "FIREHOSE", "S3", "DYNAMODB", "STS")
+
+#: Turns off every configured endpoint in boto3 and the AWS SDKs: inside a
+#: block pointed at the emulator, that would mean real AWS.
+_IGNORE_ENDPOINTS = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+
+#: Requests to the emulator, which listens on loopback, never go through a
+#: proxy: urllib's default opener sends 127.0.0.1 to HTTP_PROXY unless
+#: NO_PROXY names it, and behind a corporate proxy that fails.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 #: The credentials and region the emulator takes (it checks no permissions).
 TEST_CREDENTIALS: Mapping[str, str] = {
@@ -73,13 +87,37 @@ class Emulator:
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def env(self) -> dict[str, str]:
-        """The variables that point boto3 and the AWS SDKs at this emulator."""
-        return {"AWS_ENDPOINT_URL": self.endpoint_url, **TEST_CREDENTIALS}
+        """The variables that point boto3 and the AWS SDKs at this emulator:
+        `AWS_ENDPOINT_URL`, and the per-service ones for what it serves,
+        which boto3 prefers to it."""
+        endpoints = {f"AWS_ENDPOINT_URL_{service}": self.endpoint_url for service in SERVICES}
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, **endpoints, **TEST_CREDENTIALS}
+
+    def environment(self, current: Mapping[str, str] | None = None) -> dict[str, str | None]:
+        """What to change in `current` (default `os.environ`) to point the AWS
+        SDKs at this emulator: `env()` to set, and None for what to unset:
+        the per-service endpoints of other services (each would send its
+        service elsewhere) and `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`. And
+        `NO_PROXY` gains the emulator's host, so that a proxy set for the
+        internet is not asked for loopback."""
+        current = os.environ if current is None else current
+        changes: dict[str, str | None] = {
+            name: None for name in current if name.startswith("AWS_ENDPOINT_URL_") or name == _IGNORE_ENDPOINTS
+        }
+        changes.update(self.env())
+        # boto3 sends loopback to HTTP_PROXY too, unless NO_PROXY names it;
+        # both spellings, since tools disagree on which one wins.
+        host = urllib.parse.urlsplit(self.endpoint_url).hostname or "127.0.0.1"
+        for name in ("no_proxy", "NO_PROXY"):
+            entries = [entry.strip() for entry in current.get(name, "").split(",") if entry.strip()]
+            if host not in entries and "*" not in entries:
+                changes[name] = ",".join([*entries, host])
+        return changes
 
     def healthy(self) -> bool:
         """Whether it answers its health check now."""
         try:
-            with urllib.request.urlopen(self.endpoint_url + HEALTH_PATH, timeout=2) as answer:
+            with _DIRECT.open(self.endpoint_url + HEALTH_PATH, timeout=2) as answer:
                 return bool(answer.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -88,14 +126,19 @@ class Emulator:
         """Ctrl+C, as a person stops it: Firehose writes what it still
         buffers; then a kill if it has not stopped within `timeout`."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        finally:
+            if process.stdin is not None:
+                process.stdin.close()
 
     @classmethod
     def start(
@@ -113,13 +156,17 @@ class Emulator:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         log_file = data_dir / "emulator.log"
-        args = [binary(), "emulator", "--port", "0", "--ephemeral", "--data-dir", str(data_dir)]
+        # --exit-with-stdin: the emulator stops when its standard input, a
+        # pipe whose other end only this process holds, closes. The kernel
+        # closes it when this process dies, even by SIGKILL, when no cleanup
+        # of ours runs: so no emulator outlives the tests that started it.
+        args = [binary(), "emulator", "--port", "0", "--ephemeral", "--exit-with-stdin", "--data-dir", str(data_dir)]
         if not aws_delays:
             args += ["--kinesis-status-delay", "0s", "--firehose-activation-delay", "0s"]
         args += list(extra_args)
         log = log_file.open("wb")
         try:
-            process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+            process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         except OSError as error:
             log.close()
             raise EmulatorError(f"cannot run {args[0]}: {error}") from error
@@ -128,6 +175,8 @@ class Emulator:
         if url is None:
             process.kill()
             process.wait()
+            if process.stdin is not None:
+                process.stdin.close()
             log.close()
             raise EmulatorError(
                 f"the emulator did not start within {timeout:.0f} s; what it printed is in {log_file}:\n"
@@ -180,8 +229,15 @@ def emulator(
     the objects Firehose delivers in `data_dir` (a temporary directory,
     removed afterwards, unless one is given). The block gets it once it
     answers; `emulator.endpoint_url` is its endpoint. With `set_env` (the
-    default) the block runs with `AWS_ENDPOINT_URL` and the test credentials
-    pointing boto3 and the AWS SDKs at it; they are put back afterwards.
+    default) the block runs with `AWS_ENDPOINT_URL`, the per-service endpoint
+    variables and the test credentials pointing boto3 and the AWS SDKs at it
+    (other per-service endpoints and `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`
+    unset, the emulator's host added to `NO_PROXY`); all are put back
+    afterwards.
+
+    The emulator stops when the block ends, and also when this process dies
+    however it dies: its standard input is a pipe from here, and it stops
+    when that pipe closes.
 
         with kinesis_lab.emulator() as aws:
             kinesis = boto3.client("kinesis")
@@ -193,15 +249,20 @@ def emulator(
         running = Emulator.start(data_dir, aws_delays=aws_delays, extra_args=extra_args, timeout=timeout)
         stack.callback(running.stop)
         if set_env:
-            stack.enter_context(_environment(running.env()))
+            stack.enter_context(_environment(running.environment()))
         yield running
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in `os.environ` for the block; what was there before, after."""
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """`values` in `os.environ` for the block (None: unset); what was there
+    before, after."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

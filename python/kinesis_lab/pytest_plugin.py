@@ -1,7 +1,8 @@
 """pytest fixtures for code that talks to Kinesis, Firehose or S3: registered
 with pytest (the `pytest11` entry point) when kinesis-lab is installed.
 
-- `kinesis_lab`: the session's emulator, with `AWS_ENDPOINT_URL` and the test
+- `kinesis_lab`: the session's emulator, with `AWS_ENDPOINT_URL` (and the
+  per-service endpoint variables, which boto3 prefers) and the test
   credentials set for the test, so that `boto3.client("kinesis")` reaches it.
   Tests share it: name their streams and buckets apart.
 - `kinesis_lab_fresh`: an emulator of the test's own, started for it and
@@ -35,8 +36,7 @@ def kinesis_lab_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
 @pytest.fixture
 def kinesis_lab(kinesis_lab_emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """The session's emulator, with the environment pointing at it for this test."""
-    for key, value in kinesis_lab_emulator.env().items():
-        monkeypatch.setenv(key, value)
+    _point_at(kinesis_lab_emulator, monkeypatch)
     return kinesis_lab_emulator
 
 
@@ -44,6 +44,15 @@ def kinesis_lab(kinesis_lab_emulator: Emulator, monkeypatch: pytest.MonkeyPatch)
 def kinesis_lab_fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """An emulator of this test's own, with the environment pointing at it."""
     with emulator(tmp_path, set_env=False) as running:
-        for key, value in running.env().items():
-            monkeypatch.setenv(key, value)
+        _point_at(running, monkeypatch)
         yield running
+
+
+def _point_at(running: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of the test pointed at `running`, every per-service
+    endpoint included; monkeypatch puts it back after the test."""
+    for key, value in running.environment().items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)

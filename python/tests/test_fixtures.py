@@ -9,6 +9,7 @@ import time
 from typing import Callable
 
 import boto3
+import pytest
 
 import kinesis_lab
 
@@ -61,6 +62,25 @@ def test_the_session_emulator_leaves_the_environment_alone(
 ) -> None:
     assert os.environ.get("AWS_ENDPOINT_URL") != kinesis_lab_emulator.endpoint_url
     assert kinesis_lab_emulator.healthy()
+
+
+@pytest.fixture
+def stray_kinesis_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A per-service endpoint left in the environment, as a shell profile
+    might leave one: set before the kinesis_lab fixture runs."""
+    elsewhere = "http://127.0.0.1:9"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS", elsewhere)
+    monkeypatch.setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")
+    return elsewhere
+
+
+def test_aws_endpoint_url_kinesis_set_before_the_fixture_is_the_emulator_in_the_test(
+    stray_kinesis_endpoint: str, kinesis_lab: kinesis_lab.Emulator
+) -> None:
+    kinesis = boto3.client("kinesis")
+    assert kinesis.meta.endpoint_url == kinesis_lab.endpoint_url
+    assert "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" not in os.environ
+    kinesis.list_streams()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

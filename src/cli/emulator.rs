@@ -99,7 +99,8 @@ pub struct Args {
 
     /// A host name the console answers to, besides 127.0.0.1, localhost and
     /// [::1]: the name of the machine or container people reach it by (with
-    /// --host 0.0.0.0). Repeat it, or list them, comma-separated, in
+    /// --host 0.0.0.0), on any port (lab-box) or on one (lab-box:8080).
+    /// Repeat it, or list them, comma-separated, in
     /// KINESIS_LAB_CONSOLE_HOSTS. Other names are refused, so that no web page
     /// can read the console through a name of its own.
     #[arg(
@@ -113,6 +114,13 @@ pub struct Args {
     /// How long a shard iterator lives (AWS: 5 minutes).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub iterator_ttl: Duration,
+
+    /// Stop, as Ctrl+C does, when standard input reaches its end. For a
+    /// program that starts the emulator with a pipe on its standard input
+    /// (the Python module does): when that program dies, even by kill -9,
+    /// the pipe closes and the emulator stops rather than run on unowned.
+    #[arg(long)]
+    pub exit_with_stdin: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -145,12 +153,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         console_hosts: args.console_host,
     };
+    let exit_with_stdin = args.exit_with_stdin;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))?;
+    runtime.block_on(serve(config, exit_with_stdin))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, exit_with_stdin: bool) -> anyhow::Result<()> {
     let emulator = Emulator::start(config.clone()).await.map_err(|err| match err {
         emulator::StartError::Bind { ref source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
             anyhow::anyhow!(
@@ -161,7 +170,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     // Listen for Ctrl+C before saying we are ready: whoever reads that line may
     // press it (or send SIGINT) at once.
-    let stop = super::stop_signal()?;
+    let signal = super::stop_signal()?;
+    let stdin_closed = async move {
+        if exit_with_stdin {
+            // An error (the watching thread gone) means the same: stop.
+            let _ = stdin_end().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            () = signal => {}
+            () = stdin_closed => {}
+        }
+    };
     let url = emulator.endpoint_url();
     say(&format!(
         "kinesis-lab emulator: Kinesis, Firehose, DynamoDB and S3 at {url}"
@@ -198,6 +221,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     emulator.shutdown().await;
     say("stopped");
     Ok(())
+}
+
+/// Resolves once standard input reaches its end (or fails). Read on a thread
+/// of its own, not tokio's blocking pool: a read that never returns must not
+/// hold up the runtime's shutdown, and the thread dies with the process.
+fn stdin_end() -> tokio::sync::oneshot::Receiver<()> {
+    let (ended, end) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("stdin watch".into())
+        .spawn(move || {
+            // What comes in is of no use; only its end is.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = ended.send(());
+        })
+        .expect("cannot start a thread to watch standard input");
+    end
 }
 
 /// `ARN=COMMAND`: a Lambda function's ARN and the command that stands for it.

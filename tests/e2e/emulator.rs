@@ -63,6 +63,50 @@ fn starts_on_a_free_port_and_stops_on_ctrl_c() {
     assert!(rest.trim_end().ends_with("stopped"), "{rest}");
 }
 
+/// With `--exit-with-stdin`, the emulator stops (cleanly, as on Ctrl+C) when
+/// its standard input closes: what happens to the pipe from a parent that
+/// dies, even by kill -9, so no emulator outlives the tests that started it.
+#[test]
+fn exit_with_stdin_stops_when_the_parent_pipe_closes() {
+    let data = temp_path("emulator-data-exit-with-stdin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinesis-lab"))
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--ephemeral",
+            "--exit-with-stdin",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("http://127.0.0.1:"), "{first}");
+
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the emulator still runs 10 s after its standard input closed");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.trim_end().ends_with("stopped"), "{rest}");
+}
+
 /// A port that is taken is an error that says what to do.
 #[test]
 fn a_taken_port_says_what_to_do() {

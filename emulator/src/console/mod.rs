@@ -27,6 +27,7 @@
 mod chart;
 pub mod firehose;
 mod guard;
+pub use guard::ConsoleHost;
 pub mod leases;
 pub mod pipeline;
 pub mod s3;
@@ -51,7 +52,7 @@ pub struct Console<'a> {
     /// What each stream takes in, second by second (for the charts).
     pub metrics: &'a crate::kinesis::metrics::Metrics,
     /// The names it answers to besides loopback's (`Config::console_hosts`).
-    pub hosts: &'a [String],
+    pub hosts: &'a [ConsoleHost],
 }
 
 /// Whether a request is for the console.

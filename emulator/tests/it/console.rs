@@ -218,6 +218,57 @@ async fn a_name_it_was_given_is_served_and_others_still_refused() {
     assert_eq!(listed.stream_names(), ["from-lab-box"]);
 }
 
+/// `--console-host lab-box:8080` was compared with the Host header's name
+/// alone, so it never matched anything, and nothing said so. A name with a
+/// port matches that name on that port only (a Host with no port is port 80).
+#[tokio::test]
+async fn console_host_with_a_port_matches_that_host_and_port() {
+    let lab = Lab::start_with(emulator::Config {
+        console_hosts: vec!["lab-box:8080".to_owned(), "Other-Box".to_owned()],
+        ..emulator::Config::for_tests()
+    })
+    .await;
+    for (host, status) in [
+        ("lab-box:8080", 200),
+        ("LAB-BOX:8080", 200),
+        ("lab-box:9090", 403),
+        ("lab-box", 403),
+        ("other-box:9090", 200),
+        ("other-box", 200),
+    ] {
+        let answer = request(&lab, "GET", "/_console/", &[("Host", host)], "").await;
+        assert_eq!(answer.status, status, "Host: {host}: {}", answer.body);
+    }
+}
+
+/// A `--console-host` that no Host header can ever match stops the emulator
+/// at start, with the value in quotes and why, rather than refuse every
+/// request that was meant for it.
+#[tokio::test]
+async fn console_host_it_can_never_match_is_refused_at_start() {
+    for (value, why) in [
+        ("http://lab-box:8080", "a URL"),
+        ("lab-box:http", "not a port number"),
+        ("lab-box:0", "not a port number"),
+        ("lab box", "' '"),
+        ("lab-box/console", "'/'"),
+        ("", "empty"),
+        ("[not-an-address]:8080", "not an IPv6 address"),
+    ] {
+        let config = emulator::Config {
+            console_hosts: vec![value.to_owned()],
+            ..emulator::Config::for_tests()
+        };
+        let Err(err) = emulator::Emulator::start(config).await else {
+            panic!("the console host {value:?} was taken");
+        };
+        let message = err.to_string();
+        assert!(message.contains(&format!("\"{value}\"")), "{value:?}: {message}");
+        assert!(message.contains(why), "{value:?}: {message}");
+        assert!(message.contains("\n"), "no remedy line: {message}");
+    }
+}
+
 /// Records are untrusted: HTML in a record is shown as text, and the page
 /// forbids scripts whatever it holds.
 #[tokio::test]
