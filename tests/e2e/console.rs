@@ -21,8 +21,15 @@ use kinesis_lab::infra::{UpOptions, up};
 
 use crate::target::TestTarget;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Debian's paths; `LAB_CHROMIUM` and `LAB_CHROMEDRIVER` name others (on
+/// GitHub's Ubuntu runners, Google Chrome and the chromedriver beside it).
+fn browser_paths() -> (String, String) {
+    let path = |variable: &str, debian: &str| std::env::var(variable).unwrap_or_else(|_| debian.to_owned());
+    (
+        path("LAB_CHROMIUM", "/usr/bin/chromium"),
+        path("LAB_CHROMEDRIVER", "/usr/bin/chromedriver"),
+    )
+}
 
 /// chromedriver on a port of its own, stopped with the test.
 struct Driver {
@@ -39,14 +46,16 @@ impl Drop for Driver {
 
 /// The browser, or None (having said why) where it is not installed and not required.
 async fn browser() -> Option<(Driver, Client)> {
-    let installed = [CHROMIUM, CHROMEDRIVER]
+    let (chromium, chromedriver) = browser_paths();
+    let installed = [&chromium, &chromedriver]
         .iter()
         .all(|path| std::path::Path::new(path).exists());
     if !installed {
         let required = std::env::var("LAB_BROWSER").is_ok_and(|value| value == "require");
         assert!(
             !required,
-            "LAB_BROWSER=require, but {CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver"
+            "LAB_BROWSER=require, but {chromium} or {chromedriver} is missing: apt-get install chromium \
+             chromium-driver, or name them with LAB_CHROMIUM and LAB_CHROMEDRIVER"
         );
         eprintln!(
             "BROWSER NOT CHECKED: install chromium and chromium-driver to run the console in a browser"
@@ -58,7 +67,7 @@ async fn browser() -> Option<(Driver, Client)> {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(CHROMEDRIVER)
+    let child = Command::new(&chromedriver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -72,7 +81,7 @@ async fn browser() -> Option<(Driver, Client)> {
     capabilities.insert(
         "goog:chromeOptions".to_owned(),
         serde_json::json!({
-            "binary": CHROMIUM,
+            "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
         }),
     );
