@@ -227,10 +227,15 @@ fn kcl(share: &Share, python: &Path, id: &str, retrieval: Retrieval) -> Child {
         .expect("the kcl-rs application starts")
 }
 
+/// What kcl-rs worker `id` has said so far.
+fn said(share: &Share, id: &str) -> String {
+    std::fs::read_to_string(share.work.path().join(format!("{id}.said"))).unwrap_or_default()
+}
+
 /// The shards kcl-rs worker `id` said it gained.
 fn gained(share: &Share, id: &str) -> BTreeSet<String> {
-    let said = std::fs::read_to_string(share.work.path().join(format!("{id}.said"))).unwrap_or_default();
-    said.lines()
+    said(share, id)
+        .lines()
         .filter_map(|line| line.strip_prefix("gained "))
         .filter_map(|rest| rest.split_whitespace().next())
         .map(str::to_owned)
@@ -261,6 +266,14 @@ async fn assert_says_what_it_holds(share: &Share, id: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Checks that kcl-rs worker `id`, still running, never lost a lease: no
+/// worker of either kind took one from it.
+fn assert_lost_none(share: &Share, id: &str) {
+    let said = said(share, id);
+    let lost: Vec<&str> = said.lines().filter(|line| line.starts_with("lost ")).collect();
+    assert!(lost.is_empty(), "{id} lost leases while it ran: {lost:?}");
 }
 
 /// How many records in the destinations each kind wrote: ours enriches
@@ -309,8 +322,8 @@ fn stop_kcl(mut worker: Child) {
 /// Two kcl-rs workers (polling) join two of ours on an 8-shard source while
 /// sessions are put: within two kcl-rs looks every worker holds 2 leases
 /// and the kcl-rs workers say so; one kcl-rs worker killed with SIGKILL has
-/// its leases taken by ours within the failover time and a second; every
-/// session lands, written by both kinds.
+/// its leases taken by ours within the failover time and a second, the
+/// other never loses one; every session lands, written by both kinds.
 #[tokio::test(flavor = "multi_thread")]
 async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after_kill_9() {
     let Some(python) =
@@ -377,6 +390,7 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
         sent.len()
     );
     assert!(by_ours > 0 && by_kcl > 0, "ours wrote {by_ours}, kcl-rs {by_kcl}");
+    assert_lost_none(&share, "k2");
     theirs.into_iter().for_each(stop_kcl);
     workers.into_iter().for_each(stop);
     share.cleanup().await;
@@ -415,6 +429,26 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
         started.elapsed()
     );
     assert_says_what_it_holds(&share, "f1").await;
+    // Read with enhanced fan-out: kcl-rs registers a consumer named after
+    // the application (the lease table) on the source.
+    let kinesis = &share.target.clients.kinesis;
+    let arn = kinesis
+        .describe_stream_summary()
+        .stream_name(&share.source)
+        .send()
+        .await
+        .unwrap()
+        .stream_description_summary
+        .unwrap()
+        .stream_arn;
+    let consumers = kinesis
+        .list_stream_consumers()
+        .stream_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = consumers.consumers().iter().map(|c| c.consumer_name()).collect();
+    assert_eq!(names, [share.table.as_str()], "the source's consumers");
     // Let both kinds write for a while, so that the kill falls among batches.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -444,6 +478,7 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
         sent.len()
     );
     assert!(by_ours > 0 && by_kcl > 0, "ours wrote {by_ours}, kcl-rs {by_kcl}");
+    assert_lost_none(&share, "f1");
     stop_kcl(theirs);
     share.cleanup().await;
 }
