@@ -462,7 +462,8 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
         )
         .await;
     eprintln!("kcl::efo: our killed worker's leases taken by kcl-rs {handed_over:?} after SIGKILL");
-    let bound = KCL_TAKE * 2 + Duration::from_secs(2);
+    // Two looks, and time for the second to take four leases on a busy machine.
+    let bound = KCL_TAKE * 2 + Duration::from_secs(5);
     assert!(
         handed_over <= bound || share.target.is_shared(),
         "{handed_over:?} over {bound:?}"

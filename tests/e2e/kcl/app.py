@@ -80,7 +80,16 @@ class Processor(RecordProcessorBase):
         records = process_records_input.records
         if not records:
             return
-        self.router.write([record.binary_data for record in records])
+        # The KCL does not deliver a batch again when this call raises (it
+        # logs the error and goes on with the next), so a batch not written
+        # is tried until it is in, as the ETL does.
+        while True:
+            try:
+                self.router.write([record.binary_data for record in records])
+                break
+            except Exception as err:  # noqa: BLE001 - any failure: try again
+                say(f"write failed on {self.shard}, trying again: {err}")
+                time.sleep(1)
         try:
             process_records_input.checkpointer.checkpoint()
         except CheckpointError as err:
