@@ -22,7 +22,7 @@
 //! PyPI) each test passes and says `KCL NOT CHECKED` with the reason;
 //! `LAB_KCL=require` (set by `.ci/run`) makes that a failure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -276,6 +276,65 @@ fn assert_lost_none(share: &Share, id: &str) {
     assert!(lost.is_empty(), "{id} lost leases while it ran: {lost:?}");
 }
 
+/// Checks that the sessions written twice came from hand-overs, one batch
+/// each: on each shard of the source, the copies form at most one run of
+/// consecutive records for each time the shard's lease changed hands while
+/// it was read (ours log "took a lease shard=.. from=Some(..)", kcl-rs says
+/// "gained .."). Prints how many there were.
+async fn assert_copies_only_from_hand_overs(share: &Share) {
+    let mut hand_overs: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in std::fs::read_dir(share.work.path()).unwrap().flatten() {
+        let log = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        for line in log.lines() {
+            let shard = if name.ends_with(".said") {
+                line.strip_prefix("gained ")
+                    .and_then(|rest| rest.split_whitespace().next())
+            } else if line.contains("took a lease") && line.contains("from=Some(") {
+                line.split_whitespace()
+                    .find_map(|word| word.strip_prefix("shard="))
+            } else {
+                None
+            };
+            if let Some(shard) = shard {
+                *hand_overs.entry(shard.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    let arrived = share.arrived().await;
+    let mut reader = ShardReader::open(
+        share.target.clients.kinesis.clone(),
+        &share.source,
+        StartingPosition::TrimHorizon,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    let mut previous: Option<(String, bool)> = None;
+    for record in reader.read_to_end().await.unwrap() {
+        let session: Value = serde_json::from_slice(&record.data).unwrap();
+        let id = session["session_id"].as_str().unwrap();
+        let twice = arrived.get(id).copied().unwrap_or(0) > 1;
+        let continues = previous
+            .as_ref()
+            .is_some_and(|(shard, was_twice)| *shard == record.shard_id && *was_twice);
+        if twice && !continues {
+            *runs.entry(record.shard_id.clone()).or_default() += 1;
+        }
+        previous = Some((record.shard_id.clone(), twice));
+    }
+    eprintln!("kcl: runs of sessions written twice per shard {runs:?}; hand-overs per shard {hand_overs:?}");
+    for (shard, n) in &runs {
+        let handed = hand_overs.get(shard).copied().unwrap_or(0);
+        assert!(
+            *n <= handed,
+            "{shard}: {n} runs of copies for {handed} hand-overs:\n{}",
+            share.logs()
+        );
+    }
+}
+
 /// How many records in the destinations each kind wrote: ours enriches
 /// every session (it adds processing_timestamp), the kcl-rs application
 /// writes it as it read it.
@@ -391,6 +450,7 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
     );
     assert!(by_ours > 0 && by_kcl > 0, "ours wrote {by_ours}, kcl-rs {by_kcl}");
     assert_lost_none(&share, "k2");
+    assert_copies_only_from_hand_overs(&share).await;
     theirs.into_iter().for_each(stop_kcl);
     workers.into_iter().for_each(stop);
     share.cleanup().await;
@@ -480,6 +540,7 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
     );
     assert!(by_ours > 0 && by_kcl > 0, "ours wrote {by_ours}, kcl-rs {by_kcl}");
     assert_lost_none(&share, "f1");
+    assert_copies_only_from_hand_overs(&share).await;
     stop_kcl(theirs);
     share.cleanup().await;
 }
