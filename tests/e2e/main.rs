@@ -15,6 +15,7 @@ mod console;
 mod emulator;
 mod enrichment;
 mod etl;
+mod kcl;
 mod lab;
 mod learner;
 mod offline;

@@ -31,13 +31,14 @@ const RENEW: Duration = Duration::from_millis(500);
 const TAKE: Duration = Duration::from_millis(300);
 
 /// A source, two destinations and a lease table, with names of the test's own.
-struct Share {
-    target: TestTarget,
-    source: String,
-    usa: String,
-    international: String,
-    table: String,
-    work: tempfile::TempDir,
+/// Also used by `kcl.rs`, which runs kcl-rs workers beside ours.
+pub(crate) struct Share {
+    pub(crate) target: TestTarget,
+    pub(crate) source: String,
+    pub(crate) usa: String,
+    pub(crate) international: String,
+    pub(crate) table: String,
+    pub(crate) work: tempfile::TempDir,
     /// Every worker started, killed when the share goes, so that a test
     /// that fails leaves none running.
     started: std::sync::Mutex<Vec<u32>>,
@@ -55,7 +56,7 @@ impl Drop for Share {
 }
 
 impl Share {
-    async fn new(shards: i32) -> Share {
+    pub(crate) async fn new(shards: i32) -> Share {
         Share::on(TestTarget::start().await, shards).await
     }
 
@@ -83,7 +84,7 @@ impl Share {
 
     /// Deletes the streams and the lease table, so that a shared target
     /// (LocalStack, for the whole suite) keeps under its shard limit.
-    async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         let clients = &self.target.clients;
         for stream in [&self.source, &self.usa, &self.international] {
             clients
@@ -154,7 +155,7 @@ impl Share {
 
     /// `count` sessions put on the source, about `gap` apart, in the
     /// background; their ids, from the same seed.
-    fn produce(&self, count: usize, gap: &str, seed: u64) -> (Child, Vec<String>) {
+    pub(crate) fn produce(&self, count: usize, gap: &str, seed: u64) -> (Child, Vec<String>) {
         let (count, seed) = (count.to_string(), seed.to_string());
         let sessions = kinesis_lab(&["generate", "--count", &count, "--seed", &seed], b"");
         let ids = text(&sessions.stdout)
@@ -187,7 +188,7 @@ impl Share {
     }
 
     /// Who holds which lease, read from the table.
-    async fn owners(&self) -> BTreeMap<String, Option<String>> {
+    pub(crate) async fn owners(&self) -> BTreeMap<String, Option<String>> {
         self.items()
             .await
             .into_iter()
@@ -198,7 +199,7 @@ impl Share {
             .collect()
     }
 
-    async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+    pub(crate) async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
         let dynamodb = &self.target.clients.dynamodb;
         let mut items = Vec::new();
         let mut start = None;
@@ -224,7 +225,7 @@ impl Share {
     }
 
     /// How many ready (not ended) leases each worker holds.
-    async fn shares(&self) -> BTreeMap<String, usize> {
+    pub(crate) async fn shares(&self) -> BTreeMap<String, usize> {
         let mut shares = BTreeMap::new();
         for item in self.items().await {
             let ended = item
@@ -240,7 +241,7 @@ impl Share {
 
     /// Waits until `done` holds of the table, for up to `patience`; how long
     /// it took, or a panic naming `what` and the last shares seen.
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         what: &str,
         patience: Duration,
@@ -261,7 +262,7 @@ impl Share {
     }
 
     /// Every session id in the destination streams, with how many times.
-    async fn arrived(&self) -> HashMap<String, usize> {
+    pub(crate) async fn arrived(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for stream in [&self.usa, &self.international] {
             let mut reader = ShardReader::open(
@@ -284,7 +285,7 @@ impl Share {
 
     /// Waits until every one of `sent` is in a destination stream; the
     /// extra copies.
-    async fn wait_for_every_session(&self, sent: &[String]) -> usize {
+    pub(crate) async fn wait_for_every_session(&self, sent: &[String]) -> usize {
         let started = Instant::now();
         let patience = self.target.patience().max(Duration::from_secs(60));
         loop {
@@ -358,7 +359,7 @@ impl Share {
         all
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut all = String::new();
         for entry in std::fs::read_dir(self.work.path()).unwrap().flatten() {
             if entry.path().extension().is_some_and(|e| e == "log") {
@@ -391,7 +392,7 @@ async fn wait_until_active(kinesis: &aws_sdk_kinesis::Client, stream: &str) {
     }
 }
 
-fn stop(mut worker: Child) {
+pub(crate) fn stop(mut worker: Child) {
     interrupt(&worker);
     let deadline = Instant::now() + Duration::from_secs(20);
     while worker.try_wait().unwrap().is_none() {
@@ -403,7 +404,7 @@ fn stop(mut worker: Child) {
     }
 }
 
-fn wait(mut child: Child, patience: Duration) {
+pub(crate) fn wait(mut child: Child, patience: Duration) {
     let deadline = Instant::now() + patience;
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "still running after {patience:?}");
