@@ -23,7 +23,6 @@
 //! `LAB_KCL=require` (set by `.ci/run`) makes that a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -32,6 +31,7 @@ use std::time::{Duration, Instant};
 use kinesis_lab::shard_reader::{ShardReader, StartingPosition};
 use serde_json::Value;
 
+use crate::venv::PythonVenv;
 use crate::workers::{Share, stop, wait};
 use crate::{root, text};
 
@@ -54,115 +54,24 @@ const FAILOVER: Duration = Duration::from_secs(10);
 /// after the death at the latest.
 const KCL_TAKE: Duration = Duration::from_millis(20_400);
 
-/// Whether the kcl-rs venv must be there, from `LAB_KCL`.
-fn required() -> bool {
-    match std::env::var("LAB_KCL").as_deref() {
-        Err(std::env::VarError::NotPresent) | Ok("") => false,
-        Ok("require") => true,
-        other => panic!(
-            "LAB_KCL={} is not understood: set it to `require` to fail when no Python venv with \
-             kcl-rs can be made, or leave it unset to say so and pass",
-            other.map_or("(not UTF-8)", |value| value)
-        ),
-    }
-}
+/// The venv kcl-rs runs in: `target/kcl-python`, or `LAB_KCL_VENV`.
+static KCL_VENV: PythonVenv = PythonVenv {
+    area: "kcl",
+    not_checked: NOT_CHECKED,
+    require: "LAB_KCL",
+    dir_variable: "LAB_KCL_VENV",
+    dir: "kcl-python",
+    packages: &[KCL_RS, "boto3"],
+    // The version of KCL_RS, no other.
+    ready: "import sys, boto3, kcl_rs, importlib.metadata as m; sys.exit(m.version('kcl-rs') != '0.1.4')",
+    python: "python3 (3.11 or later)",
+    made: &MADE,
+};
+static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
-/// The venv kcl-rs runs in: `LAB_KCL_VENV`, or `target/kcl-python`.
-fn venv() -> PathBuf {
-    std::env::var_os("LAB_KCL_VENV").map_or_else(|| root().join("target/kcl-python"), PathBuf::from)
-}
-
-/// A Python with kcl-rs and boto3, or `None` (said out loud) where none can
-/// be made and none is required. Tried once per test process.
+/// A Python with kcl-rs and boto3, or `None` (said out loud).
 fn python(test: &str) -> Option<PathBuf> {
-    static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match MADE.get_or_init(|| make_venv(&venv())) {
-        Ok(python) => Some(python.clone()),
-        Err(why) if !required() => {
-            // Straight to the process's stderr: the harness keeps what
-            // `eprintln!` prints to itself unless the test fails.
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "kcl::{test}: {NOT_CHECKED}: {why}. These tests need python3 (3.11 or later) with its \
-                 venv module, and PyPI once to install {KCL_RS} and boto3 (LAB_KCL_VENV names a venv \
-                 that has them); LAB_KCL=require makes this a failure."
-            );
-            None
-        }
-        Err(why) => panic!("{why} (LAB_KCL=require is set, so the kcl-rs tests must run)"),
-    }
-}
-
-/// The venv's Python, made with kcl-rs and boto3 unless it has them already.
-/// Made under another name and renamed, so that tests starting at once never
-/// use a half-made one; a failed attempt leaves nothing behind.
-fn make_venv(venv: &Path) -> Result<PathBuf, String> {
-    let python = venv.join("bin/python");
-    let pinned = KCL_RS.trim_start_matches("kcl-rs==");
-    let ready = |python: &Path| {
-        Command::new(python)
-            .args([
-                "-c",
-                "import sys, boto3, kcl_rs, importlib.metadata as m; \
-                 sys.exit(m.version('kcl-rs') != sys.argv[1])",
-                pinned,
-            ])
-            .output()
-            .is_ok_and(|out| out.status.success())
-    };
-    if ready(&python) {
-        return Ok(python);
-    }
-    let making = venv.with_file_name(format!(
-        "{}.{}",
-        venv.file_name().and_then(|name| name.to_str()).unwrap_or("venv"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&making);
-    let attempt = || -> Result<(), String> {
-        match Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&making)
-            .output()
-        {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("`python3 -m venv` failed: {}", last_line(&out))),
-            Err(err) => return Err(format!("cannot run python3: {err}")),
-        }
-        let pip = Command::new(making.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .args([KCL_RS, "boto3"])
-            .output()
-            .map_err(|err| format!("cannot run pip: {err}"))?;
-        match pip.status.success() {
-            true => Ok(()),
-            false => Err(format!("cannot install {KCL_RS} from PyPI: {}", last_line(&pip))),
-        }
-    };
-    if let Err(why) = attempt() {
-        let _ = std::fs::remove_dir_all(&making);
-        return Err(why);
-    }
-    if std::fs::rename(&making, venv).is_err() {
-        // Another test process made it first.
-        let _ = std::fs::remove_dir_all(&making);
-    }
-    match ready(&python) {
-        true => Ok(python),
-        false => Err(format!("{} has no {KCL_RS} and boto3", python.display())),
-    }
-}
-
-fn last_line(output: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    stderr
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_owned()
+    KCL_VENV.python(test)
 }
 
 /// How a kcl-rs worker reads the source.
@@ -590,7 +499,10 @@ fn without_pypi_the_kcl_rs_tests_pass_saying_they_did_not_check() {
         })
         .unwrap_or_else(|| panic!("the test did not say it was skipped:\n{stderr}"));
     assert!(said.contains(NOT_CHECKED), "{said}");
-    assert!(said.contains("cannot install kcl-rs==0.1.4 from PyPI"), "{said}");
+    assert!(
+        said.contains("cannot install kcl-rs==0.1.4 boto3 from PyPI"),
+        "{said}"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())

@@ -22,6 +22,7 @@ use emulator::Config;
 use serde_json::Value;
 
 use crate::target::TestTarget;
+use crate::venv::PythonVenv;
 use crate::{kinesis_lab, root, text};
 
 /// What a test says when it could not check: the tests below look for it.
@@ -31,122 +32,28 @@ const NOT_CHECKED: &str = "LEARNER NOT CHECKED";
 /// ipykernel to run the notebook in a kernel.
 const PACKAGES: [&str; 3] = ["boto3", "nbclient", "ipykernel"];
 
-/// Whether a Python with boto3 must be there, from `LAB_LEARNER`.
+/// The venv the learner's programs run in: `target/learner-python`, or
+/// `LAB_LEARNER_VENV`.
+static LEARNER_VENV: PythonVenv = PythonVenv {
+    area: "learner",
+    not_checked: NOT_CHECKED,
+    require: "LAB_LEARNER",
+    dir_variable: "LAB_LEARNER_VENV",
+    dir: "learner-python",
+    packages: &PACKAGES,
+    ready: "import boto3, nbclient, ipykernel",
+    python: "python3",
+    made: &MADE,
+};
+static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
 fn required() -> bool {
-    match std::env::var("LAB_LEARNER").as_deref() {
-        Err(std::env::VarError::NotPresent) | Ok("") => false,
-        Ok("require") => true,
-        other => panic!(
-            "LAB_LEARNER={} is not understood: set it to `require` to fail when no Python venv \
-             with boto3 can be made, or leave it unset to say so and pass",
-            other.map_or("(not UTF-8)", |value| value)
-        ),
-    }
+    LEARNER_VENV.required()
 }
 
-/// The venv the learner's programs run in: `LAB_LEARNER_VENV`, or
-/// `target/learner-python`.
-fn venv() -> PathBuf {
-    std::env::var_os("LAB_LEARNER_VENV").map_or_else(|| root().join("target/learner-python"), PathBuf::from)
-}
-
-/// A Python with boto3, or `None` (said out loud) where none can be made
-/// and none is required. Tried once per test process.
+/// A Python with boto3, nbclient and ipykernel, or `None` (said out loud).
 fn python(test: &str) -> Option<PathBuf> {
-    static MADE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match MADE.get_or_init(|| make_venv(&venv())) {
-        Ok(python) => Some(python.clone()),
-        Err(why) if !required() => {
-            // Straight to the process's stderr: the harness keeps what
-            // `eprintln!` prints to itself unless the test fails.
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "learner::{test}: {NOT_CHECKED}: {why}. These tests need python3 with its venv module, and \
-                 PyPI once to install boto3, nbclient and ipykernel (LAB_LEARNER_VENV names a venv that has \
-                 them); \
-                 LAB_LEARNER=require makes this a failure."
-            );
-            None
-        }
-        Err(why) => panic!("{why} (LAB_LEARNER=require is set, so the learner tests must run)"),
-    }
-}
-
-/// The venv's Python, made with boto3 unless it has it already. Made under
-/// another name and renamed, so that tests starting at once (nextest runs
-/// each in a process of its own) never use a half-made one; a failed attempt
-/// leaves nothing behind.
-fn make_venv(venv: &Path) -> Result<PathBuf, String> {
-    let python = venv.join("bin/python");
-    let has_packages = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import boto3, nbclient, ipykernel"])
-            .output()
-            .is_ok_and(|out| out.status.success())
-    };
-    if has_packages(&python) {
-        return Ok(python);
-    }
-    let making = venv.with_file_name(format!(
-        "{}.{}",
-        venv.file_name().and_then(|name| name.to_str()).unwrap_or("venv"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&making);
-    let attempt = || -> Result<(), String> {
-        let made = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&making)
-            .output();
-        match made {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => return Err(format!("`python3 -m venv` failed: {}", last_line(&out))),
-            Err(err) => return Err(format!("cannot run python3: {err}")),
-        }
-        let pip = Command::new(making.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .args(PACKAGES)
-            .output()
-            .map_err(|err| format!("cannot run pip: {err}"))?;
-        match pip.status.success() {
-            true => Ok(()),
-            false => Err(format!(
-                "cannot install {} from PyPI: {}",
-                PACKAGES.join(" "),
-                last_line(&pip)
-            )),
-        }
-    };
-    if let Err(why) = attempt() {
-        let _ = std::fs::remove_dir_all(&making);
-        return Err(why);
-    }
-    if std::fs::rename(&making, venv).is_err() {
-        if !has_packages(&python) {
-            // One made before the notebook's packages were needed.
-            let _ = std::fs::remove_dir_all(venv);
-        }
-        // Or another test process made it first.
-        if std::fs::rename(&making, venv).is_err() {
-            let _ = std::fs::remove_dir_all(&making);
-        }
-    }
-    match has_packages(&python) {
-        true => Ok(python),
-        false => Err(format!("{} has no {}", python.display(), PACKAGES.join(", "))),
-    }
-}
-
-fn last_line(output: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    stderr
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_owned()
+    LEARNER_VENV.python(test)
 }
 
 /// The example solution in a directory of its own, with each change (file,

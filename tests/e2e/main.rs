@@ -21,6 +21,7 @@ mod learner;
 mod offline;
 mod programs;
 mod target;
+mod venv;
 mod verify;
 mod walkthrough;
 mod workers;
