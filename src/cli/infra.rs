@@ -21,7 +21,9 @@ use kinesis_lab::target::Target;
 /// The account id comes from STS (the emulator's is 000000000000).
 ///
 /// up is idempotent: what exists is kept; it waits until everything is ACTIVE.
-/// down deletes only resources with the lab's names.
+/// down deletes only resources with the lab's names, and with the streams the
+/// ETL workers' lease table (de-c2w2lab1-etl-leases), whose checkpoints belong
+/// to the source stream.
 ///
 /// --name-suffix e2e-1 appends -e2e-1 to every name, for a second copy of the
 /// lab beside the first (tests do that on a shared LocalStack).
@@ -51,7 +53,8 @@ pub enum Action {
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Delete the delivery streams, the streams and the buckets.
+    /// Delete the delivery streams, the streams, the ETL workers' lease table
+    /// and the buckets.
     Down {
         /// Keep the buckets and what Firehose delivered to them.
         #[arg(long)]
