@@ -1227,3 +1227,46 @@ async fn a_refusal_from_dynamodb_is_worded_by_its_code_and_message() {
     assert!(!log.contains("raw: Response") && error.len() < 400, "{error}");
     share.cleanup().await;
 }
+
+/// Issue 28, "the lease table outlives its stream": `infra down` deletes the
+/// lab's lease table with the streams, so that a stream made again later
+/// starts with no checkpoints of the one deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn infra_down_deletes_the_lease_table_with_the_streams() {
+    let target = TestTarget::start().await;
+    let table = target.names.lease_table();
+    let dynamodb = &target.clients.dynamodb;
+    dynamodb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("leaseKey")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("leaseKey")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let down = kinesis_lab(
+        &target.args(&["infra", "down", "--name-suffix", &target.suffix]),
+        b"",
+    );
+    let said = text(&down.stderr);
+    assert!(down.status.success(), "{said}");
+    assert!(said.contains(&format!("deleted lease table {table}")), "{said}");
+    let deadline = Instant::now() + target.patience();
+    while dynamodb.describe_table().table_name(&table).send().await.is_ok() {
+        assert!(Instant::now() < deadline, "{table} is still there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
