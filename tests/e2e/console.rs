@@ -7,7 +7,7 @@
 //! chromium chromium-driver`). Where they are missing the test says so and
 //! passes, unless `LAB_BROWSER=require` (`.ci/run` sets it, and installs
 //! them). With `LAB_SCREENSHOTS=DIR` it saves the pages it visits there, as
-//! PNG files: `cargo xtask screenshots` refreshes the README's that way.
+//! PNG files: `cargo xtask screenshots` refreshes the guide's that way.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
