@@ -8,6 +8,7 @@
 //!   delivers to S3 as AWS does.
 //! - [`dynamodb`]: DynamoDB, which is dynoxide on SQLite, embedded: where the
 //!   ETL's workers keep their KCL lease table.
+//! - [`logs`]: CloudWatch Logs, where Firehose writes why a delivery failed.
 //! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
 //! - [`sts`]: STS's `GetCallerIdentity`, so lab code can ask for its account id.
 //! - [`clients`]: the SDK clients Firehose uses to reach Kinesis and S3.
@@ -23,6 +24,7 @@ pub mod console;
 pub mod dynamodb;
 pub mod firehose;
 pub mod kinesis;
+pub mod logs;
 pub mod s3;
 pub mod server;
 pub mod sts;

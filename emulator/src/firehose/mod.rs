@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod destination;
 pub mod encryption;
 pub mod error;
+pub mod error_log;
 pub mod failure;
 pub mod lambda;
 pub mod partitioning;
@@ -46,6 +47,7 @@ use crate::aws_error::JSON_1_1;
 use crate::clients::Clients;
 use crate::config::{Config, FirehoseOptions};
 use crate::kinesis::fan_out::Arrivals;
+use crate::logs::Logs;
 
 /// The largest request we read: PutRecordBatch takes up to 4 MiB of records,
 /// which base64 makes about 5.4 MiB.
@@ -62,6 +64,8 @@ struct Inner {
     region: String,
     options: FirehoseOptions,
     clients: Clients,
+    /// Where delivery streams write their errors, when logging is on.
+    logs: Logs,
     /// Where delivery streams are kept, with a durable data directory.
     state_root: Option<PathBuf>,
     /// Puts on Kinesis streams, which wake the delivery streams reading them.
@@ -148,6 +152,7 @@ impl Firehose {
         clients: Clients,
         state_root: Option<&Path>,
         arrivals: Arc<Arrivals>,
+        logs: Logs,
     ) -> Firehose {
         Firehose {
             inner: Arc::new(Inner {
@@ -155,6 +160,7 @@ impl Firehose {
                 region: config.region.clone(),
                 options: config.firehose.clone(),
                 clients,
+                logs,
                 state_root: state_root.map(Path::to_path_buf),
                 arrivals,
                 streams: Mutex::new(BTreeMap::new()),
@@ -181,6 +187,10 @@ impl Firehose {
 
     pub fn clients(&self) -> &Clients {
         &self.inner.clients
+    }
+
+    pub fn logs(&self) -> &Logs {
+        &self.inner.logs
     }
 
     pub fn state_root(&self) -> Option<&Path> {

@@ -17,6 +17,7 @@ mod dynamodb;
 mod endpoint;
 mod fan_out;
 mod lab;
+mod logs;
 mod memory;
 mod operations;
 mod partitioning;

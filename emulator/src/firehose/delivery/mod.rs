@@ -27,7 +27,7 @@ pub mod compress;
 pub mod ledger;
 pub mod source;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +45,7 @@ use self::buffer::{Batch, Buffer};
 use self::ledger::Ledger;
 use self::source::{KinesisSource, SourceError};
 use super::destination::S3Destination;
+use super::error_log;
 use super::failure::Failure;
 use super::lambda;
 use super::partitioning::{self, Extracted, MAX_ACTIVE_PARTITIONS, PartitionKeys};
@@ -52,6 +53,7 @@ use super::prefix;
 use super::processing::Processing;
 use super::state::{Checkpoint, Pending, StreamState};
 use crate::config::FirehoseOptions;
+use crate::logs::Logs;
 
 /// One record, as Firehose received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +122,14 @@ impl Status {
     }
 }
 
+/// The services a delivery writes to besides reading its source.
+pub struct Services {
+    /// Where objects go.
+    pub s3: aws_sdk_s3::Client,
+    /// Where errors go, when the destination's CloudWatch logging is on.
+    pub logs: Logs,
+}
+
 /// The handle on a running delivery.
 #[derive(Debug)]
 pub struct Delivery {
@@ -138,7 +148,7 @@ impl Delivery {
         version: u64,
         destination: Arc<S3Destination>,
         source: Source,
-        s3: aws_sdk_s3::Client,
+        services: Services,
         options: FirehoseOptions,
         state: Option<(Arc<StreamState>, Checkpoint)>,
     ) -> Delivery {
@@ -161,7 +171,8 @@ impl Delivery {
             ledger: Ledger::default(),
             version,
             destination,
-            s3,
+            s3: services.s3,
+            logs: services.logs,
             options,
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
@@ -253,6 +264,8 @@ struct Worker {
     version: u64,
     destination: Arc<S3Destination>,
     s3: aws_sdk_s3::Client,
+    /// Where errors go when the destination's CloudWatch logging is on.
+    logs: Logs,
     options: FirehoseOptions,
     /// The buffers holding records; a buffer is removed once emptied.
     buffers: BTreeMap<Target, Buffer>,
@@ -409,6 +422,8 @@ impl Worker {
             }
             return self.seal_batches(full);
         };
+        // The kinds of failure logged for this batch: one event each.
+        let mut logged = BTreeSet::new();
         // Before the Lambda function: each record into the records it becomes,
         // all with the ticket of the record they came from.
         let mut staged: Vec<(u64, Record)> = Vec::new();
@@ -422,6 +437,7 @@ impl Worker {
                     (ticket, part)
                 })),
                 Err(failure) => {
+                    self.log_failure(&failure, None, &mut logged);
                     let error = error_record(&record, &failure, None);
                     self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
@@ -456,6 +472,7 @@ impl Worker {
                             self.push(Target::Records(keys), record, ticket, now, &mut full);
                         }
                         Err(failure) => {
+                            self.log_failure(&failure, None, &mut logged);
                             let error = error_record(&record, &failure, None);
                             self.push(Target::Errors(PARTITIONING_FAILED), error, ticket, now, &mut full);
                         }
@@ -464,6 +481,7 @@ impl Worker {
                 // Dropped on purpose: nothing to write, nothing held.
                 lambda::Outcome::Dropped => {}
                 lambda::Outcome::Failed(failure) => {
+                    self.log_failure(&failure, arn, &mut logged);
                     let error = error_record(&record, &failure, arn);
                     self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
@@ -645,6 +663,27 @@ impl Worker {
         });
     }
 
+    /// Writes an error event to the destination's log stream, if logging is on.
+    fn log_error(&self, code: &str, message: &str, processor: Option<&str>) {
+        let error = error_log::Error {
+            delivery_stream_arn: &self.arn,
+            destination_arn: &self.destination.bucket_arn,
+            version: self.version,
+            code,
+            message,
+            processor,
+        };
+        error_log::write(&self.logs, &self.destination.cloud_watch_logging, &error);
+    }
+
+    /// Logs a processing failure, once per kind of failure in a batch: a
+    /// batch of 500 bad records is one event, not 500.
+    fn log_failure(&self, failure: &Failure, processor: Option<&str>, logged: &mut BTreeSet<&'static str>) {
+        if logged.insert(failure.code) {
+            self.log_error(failure.code, &failure.message, processor);
+        }
+    }
+
     /// Updates what [`Delivery::status`] shows.
     fn publish_status(&self) {
         let mut status = self.status.lock().expect("status lock");
@@ -731,6 +770,15 @@ impl Worker {
                     self.retry = retry::backoff(self.options.retry_delay, self.options.max_retry_delay);
                 }
                 Err(err) => {
+                    use aws_sdk_s3::error::ProvideErrorMetadata;
+                    // Every failed attempt is an event, as on AWS: the log
+                    // shows how long the bucket has been refusing.
+                    let code = format!("S3.{}", err.code().unwrap_or("ServiceUnavailable"));
+                    let message = err
+                        .message()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                    self.log_error(&code, &message, None);
                     let wait = retry::next_wait(&mut self.retry);
                     self.status.lock().expect("status lock").failing =
                         Some(DisplayErrorContext(&err).to_string());
