@@ -8,6 +8,7 @@
 //!   delivers to S3 as AWS does.
 //! - [`dynamodb`]: DynamoDB, which is dynoxide on SQLite, embedded: where the
 //!   ETL's workers keep their KCL lease table.
+//! - [`cloudwatch`]: CloudWatch metrics, the lab's clients' and the emulator's own.
 //! - [`logs`]: CloudWatch Logs, where Firehose writes why a delivery failed.
 //! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
 //! - [`sts`]: STS's `GetCallerIdentity`, so lab code can ask for its account id.
@@ -19,6 +20,7 @@
 
 pub mod aws_error;
 pub mod clients;
+pub mod cloudwatch;
 pub mod config;
 pub mod console;
 pub mod dynamodb;

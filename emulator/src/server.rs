@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::cloudwatch::{self, CloudWatch, protocol::Protocol};
 use crate::config::Config;
 use crate::firehose::Firehose;
 use crate::{aws_error, clients, console, kinesis, logs, s3, sts};
@@ -84,6 +85,7 @@ struct Services {
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
     logs: logs::Logs,
+    cloudwatch: CloudWatch,
     s3: s3s::service::S3Service,
 }
 
@@ -152,6 +154,8 @@ impl Emulator {
             path: logs_dir.clone(),
             source,
         })?;
+        let cloudwatch = CloudWatch::default();
+        kinesis.metrics().publish_to(cloudwatch.clone());
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
             dynamodb,
@@ -163,8 +167,10 @@ impl Emulator {
                 config.durable.then_some(&*data_dir.join("firehose")),
                 kinesis.arrivals(),
                 logs.clone(),
+                cloudwatch.clone(),
             ),
             logs,
+            cloudwatch,
             s3: s3::service(&data_dir.join("s3"), &data_dir.join("s3-long-keys"))?,
         });
         let firehose = services.firehose.clone();
@@ -308,6 +314,13 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             let operation = target["DynamoDB_20120810.".len()..].to_owned();
             services.dynamodb.handle(&operation, request).await
         }
+        Some(target) if target.starts_with(cloudwatch::protocol::TARGET_PREFIX) => {
+            let operation = target[cloudwatch::protocol::TARGET_PREFIX.len()..].to_owned();
+            services
+                .cloudwatch
+                .handle(Protocol::Json, Some(&operation), request)
+                .await
+        }
         Some(target) if target.starts_with("Logs_20140328.") => {
             let operation = target["Logs_20140328.".len()..].to_owned();
             services.logs.handle(&operation, request).await
@@ -322,6 +335,13 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             &format!("this emulator does not know the target {target:?}; it serves {SERVED}"),
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
+        None if request.uri().path().starts_with(cloudwatch::protocol::CBOR_PATH) => {
+            let operation = request.uri().path()[cloudwatch::protocol::CBOR_PATH.len()..].to_owned();
+            services
+                .cloudwatch
+                .handle(Protocol::Cbor, Some(&operation), request)
+                .await
+        }
         None if console::is_console(request.uri().path()) => {
             let console = console::Console {
                 clients: services.firehose.clients(),
@@ -336,6 +356,8 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             // below), or S3's own scope: s3s checks the signature.
             None | Some("s3") if !sts::is_sts(&request) => s3_call(services, request).await,
             None | Some("sts") => sts::handle(&services.account_id, request).await,
+            // CloudWatch's query protocol, form-encoded as STS's is.
+            Some("monitoring") => services.cloudwatch.handle(Protocol::Query, None, request).await,
             Some(service) => unknown_service(service, &request),
         },
     };
@@ -344,7 +366,8 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
 
 /// The services behind the endpoint, as credential scopes name them, for the
 /// messages that list them.
-const SERVED: &str = "kinesis, firehose, dynamodb, logs (CloudWatch Logs), s3 and sts";
+const SERVED: &str =
+    "kinesis, firehose, dynamodb, logs (CloudWatch Logs), monitoring (CloudWatch), s3 and sts";
 
 /// The service a request was signed for: the fourth field of its SigV4
 /// credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`),
@@ -423,7 +446,7 @@ fn health() -> Response<Body> {
     let body = serde_json::json!({
         "emulator": "kinesis-lab",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running", "dynamodb": "running", "logs": "running"},
+        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running", "dynamodb": "running", "logs": "running", "cloudwatch": "running"},
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")

@@ -45,6 +45,7 @@ use self::destination::S3Destination;
 use self::error::FirehoseError;
 use crate::aws_error::JSON_1_1;
 use crate::clients::Clients;
+use crate::cloudwatch::CloudWatch;
 use crate::config::{Config, FirehoseOptions};
 use crate::kinesis::fan_out::Arrivals;
 use crate::logs::Logs;
@@ -66,6 +67,8 @@ struct Inner {
     clients: Clients,
     /// Where delivery streams write their errors, when logging is on.
     logs: Logs,
+    /// Where delivery streams publish their `AWS/Firehose` metrics.
+    cloudwatch: CloudWatch,
     /// Where delivery streams are kept, with a durable data directory.
     state_root: Option<PathBuf>,
     /// Puts on Kinesis streams, which wake the delivery streams reading them.
@@ -153,6 +156,7 @@ impl Firehose {
         state_root: Option<&Path>,
         arrivals: Arc<Arrivals>,
         logs: Logs,
+        cloudwatch: CloudWatch,
     ) -> Firehose {
         Firehose {
             inner: Arc::new(Inner {
@@ -161,6 +165,7 @@ impl Firehose {
                 options: config.firehose.clone(),
                 clients,
                 logs,
+                cloudwatch,
                 state_root: state_root.map(Path::to_path_buf),
                 arrivals,
                 streams: Mutex::new(BTreeMap::new()),
@@ -191,6 +196,10 @@ impl Firehose {
 
     pub fn logs(&self) -> &Logs {
         &self.inner.logs
+    }
+
+    pub fn cloudwatch(&self) -> &CloudWatch {
+        &self.inner.cloudwatch
     }
 
     pub fn state_root(&self) -> Option<&Path> {

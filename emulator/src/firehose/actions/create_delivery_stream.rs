@@ -271,6 +271,7 @@ async fn create(
         delivery::Services {
             s3: firehose.clients().s3.clone(),
             logs: firehose.logs().clone(),
+            cloudwatch: firehose.cloudwatch().clone(),
         },
         firehose.options().clone(),
         state.clone(),

@@ -52,6 +52,7 @@ use super::partitioning::{self, Extracted, MAX_ACTIVE_PARTITIONS, PartitionKeys}
 use super::prefix;
 use super::processing::Processing;
 use super::state::{Checkpoint, Pending, StreamState};
+use crate::cloudwatch::CloudWatch;
 use crate::config::FirehoseOptions;
 use crate::logs::Logs;
 
@@ -128,6 +129,8 @@ pub struct Services {
     pub s3: aws_sdk_s3::Client,
     /// Where errors go, when the destination's CloudWatch logging is on.
     pub logs: Logs,
+    /// Where the `AWS/Firehose` metrics go.
+    pub cloudwatch: CloudWatch,
 }
 
 /// The handle on a running delivery.
@@ -173,6 +176,7 @@ impl Delivery {
             destination,
             s3: services.s3,
             logs: services.logs,
+            cloudwatch: services.cloudwatch,
             options,
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
@@ -239,6 +243,8 @@ struct Object {
     oldest_ticket: u64,
     /// Whether it holds error records.
     errors: bool,
+    /// When its oldest record arrived: DeliveryToS3.DataFreshness.
+    oldest_arrival: DateTime<Utc>,
 }
 
 /// What a buffer holds: error records of one type, or records of one
@@ -266,6 +272,8 @@ struct Worker {
     s3: aws_sdk_s3::Client,
     /// Where errors go when the destination's CloudWatch logging is on.
     logs: Logs,
+    /// Where `AWS/Firehose` metrics go, with the dimension `DeliveryStreamName`.
+    cloudwatch: CloudWatch,
     options: FirehoseOptions,
     /// The buffers holding records; a buffer is removed once emptied.
     buffers: BTreeMap<Target, Buffer>,
@@ -405,6 +413,9 @@ impl Worker {
     /// a record they fail on goes to an error buffer as an error record.
     async fn take_in(&mut self, records: Vec<Record>) {
         self.apply_settings();
+        if !records.is_empty() {
+            self.metric("IncomingRecords", records.len() as f64, "Count");
+        }
         let now = Instant::now();
         let first = self.ledger.take_in(records.iter().map(|record| &record.origin));
         let tickets = first..;
@@ -660,7 +671,19 @@ impl Worker {
             records: batch.records,
             oldest_ticket: batch.oldest_ticket,
             errors: error_type.is_some(),
+            oldest_arrival: batch.oldest_arrival,
         });
+    }
+
+    /// Publishes one value of an `AWS/Firehose` metric of this stream.
+    fn metric(&self, name: &str, value: f64, unit: &str) {
+        self.cloudwatch.record(
+            "AWS/Firehose",
+            name,
+            ("DeliveryStreamName", &self.name),
+            value,
+            unit,
+        );
     }
 
     /// Writes an error event to the destination's log stream, if logging is on.
@@ -733,6 +756,12 @@ impl Worker {
                         "delivered"
                     );
                     self.queued_bytes -= object.body.len();
+                    if !object.errors {
+                        let freshness = (Utc::now() - object.oldest_arrival).num_seconds().max(0);
+                        self.metric("DeliveryToS3.Records", object.records as f64, "Count");
+                        self.metric("DeliveryToS3.Success", 1.0, "None");
+                        self.metric("DeliveryToS3.DataFreshness", freshness as f64, "Seconds");
+                    }
                     {
                         let mut status = self.status.lock().expect("status lock");
                         status.objects_written += 1;
@@ -779,6 +808,7 @@ impl Worker {
                         .map(str::to_owned)
                         .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
                     self.log_error(&code, &message, None);
+                    self.metric("DeliveryToS3.Success", 0.0, "None");
                     let wait = retry::next_wait(&mut self.retry);
                     self.status.lock().expect("status lock").failing =
                         Some(DisplayErrorContext(&err).to_string());
