@@ -1,6 +1,7 @@
 //! `cargo xtask compat`: the AWS CLI and boto3 run the lab's part 2 against a
 //! fresh emulator, unchanged but for the endpoint; the AWS CLI also routes the
-//! lab's sessions by country with Firehose's dynamic partitioning.
+//! lab's sessions by country with Firehose's dynamic partitioning, and both
+//! use CloudWatch Logs and metrics.
 //!
 //! The scripts live in `emulator/compat/`. This is how we know that learners'
 //! usual tools work with the emulator; `.ci/run` runs it on every change.
@@ -41,6 +42,7 @@ impl Compat {
         let result = (|| {
             cmd!(sh, "bash emulator/compat/lab_part2_awscli.sh {url} 2").run()?;
             cmd!(sh, "bash emulator/compat/partition_by_country_awscli.sh {url}").run()?;
+            cmd!(sh, "bash emulator/compat/cloudwatch_awscli.sh {url}").run()?;
             cmd!(
                 sh,
                 "python3 emulator/compat/lab_part2_boto3.py --endpoint-url {url} --interval 2"
