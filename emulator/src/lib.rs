@@ -1,4 +1,4 @@
-//! The embedded local AWS of kinesis-lab: Kinesis, Firehose, DynamoDB and S3 behind one
+//! The embedded local AWS of kinesis-lab: Kinesis, Firehose, DynamoDB, S3 and CloudWatch behind one
 //! endpoint, so the whole lab runs on a laptop with no AWS account and no Docker.
 //!
 //! - [`server`]: the endpoint, dispatching each request by its `X-Amz-Target`, and
