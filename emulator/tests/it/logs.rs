@@ -424,3 +424,73 @@ async fn a_deleted_bucket_shows_in_the_log_group_and_nothing_is_lost() {
     expected.sort();
     assert_eq!(delivered, expected);
 }
+
+/// A Lambda processor that fails (its command exits with an error) is one
+/// `Lambda.FunctionError` event for the batch, naming the function as
+/// `processor`, beside the error records under the error output.
+#[tokio::test]
+async fn a_failing_lambda_is_a_function_error_event() {
+    use aws_sdk_firehose::types::{
+        BufferingHints, CloudWatchLoggingOptions, ExtendedS3DestinationConfiguration,
+    };
+    use aws_sdk_firehose::types::{ProcessingConfiguration, ProcessorParameterName, ProcessorType};
+    const FUNCTION: &str = crate::processing::FUNCTION;
+    let mut config = emulator::Config::for_tests();
+    config
+        .firehose
+        .lambdas
+        .insert(FUNCTION.to_owned(), "sh -c 'echo broken >&2; exit 3'".to_owned());
+    let lab = Lab::start_with(config).await;
+    let logs = logs_client(lab.emulator.endpoint_url());
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    lab.from_kinesis("failing", "source")
+        .extended_s3_destination_configuration(
+            ExtendedS3DestinationConfiguration::builder()
+                .role_arn(crate::ROLE)
+                .bucket_arn("arn:aws:s3:::bucket")
+                .prefix("ok/")
+                .error_output_prefix("failed/!{firehose:error-output-type}/")
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(1)
+                        .interval_in_seconds(0)
+                        .build(),
+                )
+                .processing_configuration(
+                    ProcessingConfiguration::builder()
+                        .enabled(true)
+                        .processors(crate::processing::processor(
+                            ProcessorType::Lambda,
+                            &[(ProcessorParameterName::LambdaArn, FUNCTION)],
+                        ))
+                        .build(),
+                )
+                .cloud_watch_logging_options(
+                    CloudWatchLoggingOptions::builder()
+                        .enabled(true)
+                        .log_group_name(GROUP)
+                        .log_stream_name(STREAM)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lab.put("source", &["a".to_owned(), "b".to_owned()]).await;
+    lab.wait_for_objects("bucket", "failed/processing-failed/", 1)
+        .await;
+    let found = logs
+        .filter_log_events()
+        .log_group_name(GROUP)
+        .filter_pattern("Lambda.FunctionError")
+        .send()
+        .await
+        .unwrap();
+    assert!(!found.events().is_empty());
+    let error: serde_json::Value = serde_json::from_str(found.events()[0].message().unwrap()).unwrap();
+    assert_eq!(error["errorCode"], "Lambda.FunctionError", "{error}");
+    assert_eq!(error["processor"], FUNCTION);
+}
