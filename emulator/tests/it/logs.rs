@@ -494,3 +494,82 @@ async fn a_failing_lambda_is_a_function_error_event() {
     assert_eq!(error["errorCode"], "Lambda.FunctionError", "{error}");
     assert_eq!(error["processor"], FUNCTION);
 }
+
+/// Dynamic partitioning's query finding no key is a
+/// `DynamicPartitioning.MetadataExtractionFailed` event when logging is on.
+#[tokio::test]
+async fn a_record_without_its_partition_key_is_an_event() {
+    use crate::processing::processor;
+    use aws_sdk_firehose::types::{
+        BufferingHints, CloudWatchLoggingOptions, DynamicPartitioningConfiguration,
+        ExtendedS3DestinationConfiguration, ProcessingConfiguration, ProcessorParameterName, ProcessorType,
+    };
+    let lab = Lab::start().await;
+    let logs = logs_client(lab.emulator.endpoint_url());
+    lab.create_stream("source", 1).await;
+    lab.create_bucket("bucket").await;
+    lab.from_kinesis("by-country", "source")
+        .extended_s3_destination_configuration(
+            ExtendedS3DestinationConfiguration::builder()
+                .role_arn(crate::ROLE)
+                .bucket_arn("arn:aws:s3:::bucket")
+                .prefix("country=!{partitionKeyFromQuery:country}/")
+                .error_output_prefix("errors/!{firehose:error-output-type}/")
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(64)
+                        .interval_in_seconds(0)
+                        .build(),
+                )
+                .dynamic_partitioning_configuration(
+                    DynamicPartitioningConfiguration::builder().enabled(true).build(),
+                )
+                .processing_configuration(
+                    ProcessingConfiguration::builder()
+                        .enabled(true)
+                        .processors(processor(
+                            ProcessorType::MetadataExtraction,
+                            &[
+                                (
+                                    ProcessorParameterName::MetadataExtractionQuery,
+                                    "{country: .country}",
+                                ),
+                                (ProcessorParameterName::JsonParsingEngine, "JQ-1.6"),
+                            ],
+                        ))
+                        .build(),
+                )
+                .cloud_watch_logging_options(
+                    CloudWatchLoggingOptions::builder()
+                        .enabled(true)
+                        .log_group_name(GROUP)
+                        .log_stream_name(STREAM)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lab.put("source", &[r#"{"session_id":"no-country"}"#.to_owned()])
+        .await;
+    lab.wait_for_objects("bucket", "errors/partitioning-failed/", 1)
+        .await;
+    let events = logs
+        .get_log_events()
+        .log_group_name(GROUP)
+        .log_stream_name(STREAM)
+        .send()
+        .await
+        .unwrap();
+    let error: serde_json::Value = serde_json::from_str(events.events()[0].message().unwrap()).unwrap();
+    assert_eq!(
+        error["errorCode"], "DynamicPartitioning.MetadataExtractionFailed",
+        "{error}"
+    );
+    assert_eq!(
+        error["deliveryStreamARN"],
+        format!("arn:aws:firehose:{REGION}:000000000000:deliverystream/by-country")
+    );
+}
