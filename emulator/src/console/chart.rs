@@ -70,8 +70,10 @@ fn draw_per_minute(
         ))?
         .label("GetRecords.Records")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], read));
+    // Upper left: the newest minutes, on the right, are where the lines rise.
     chart
         .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
@@ -120,6 +122,17 @@ fn draw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_per_minute_chart_has_both_series() {
+        let minutes: Vec<(i64, u64, u64)> = (0..60)
+            .rev()
+            .map(|ago| (ago, (ago % 5) as u64, (ago % 3) as u64))
+            .collect();
+        let svg = records_per_minute(&minutes);
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("IncomingRecords") && svg.contains("GetRecords.Records"));
+    }
 
     #[test]
     fn the_chart_is_an_svg_with_its_caption() {
