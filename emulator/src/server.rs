@@ -358,6 +358,14 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             None | Some("sts") => sts::handle(&services.account_id, request).await,
             // CloudWatch's query protocol, form-encoded as STS's is.
             Some("monitoring") => services.cloudwatch.handle(Protocol::Query, None, request).await,
+            // A JSON service of ours, but no X-Amz-Target to say which operation.
+            Some(service @ ("kinesis" | "firehose" | "dynamodb" | "logs")) => aws_error::response(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                &format!(
+                    "a {service} request names its operation in the X-Amz-Target header, and this one has none"
+                ),
+            ),
             Some(service) => unknown_service(service, &request),
         },
     };
@@ -388,7 +396,8 @@ fn signed_service<B>(request: &Request<B>) -> Option<String> {
     };
     let credential = from_header.or_else(from_query)?;
     // Service names are lowercase words; anything else is no scope of ours
-    // (and is never echoed into a message).
+    // (and is never echoed into a message). A SigV4a scope has no region, so
+    // its fourth field is `aws4_request`, which is no name: S3, as before.
     credential
         .split(['/', ',', ' '])
         .nth(3)

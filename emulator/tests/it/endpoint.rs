@@ -260,6 +260,18 @@ async fn unknown_service_in_credential_scope_names_every_service_served() {
         response.contains("<Code>UnknownServiceException</Code>"),
         "{response}"
     );
+    // A service of ours without its target is told what is missing.
+    let kinesis_scope = authorization.replace("/sqs/", "/kinesis/");
+    let (status, error) = raw(
+        &host,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nAuthorization: {kinesis_scope}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["__type"], "UnknownOperationException", "{error}");
     // STS and S3 are still reached by their own scopes.
     assert!(lab.s3.list_buckets().send().await.is_ok());
 }
