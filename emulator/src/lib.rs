@@ -1,4 +1,4 @@
-//! The embedded local AWS of kinesis-lab: Kinesis, Firehose, DynamoDB and S3 behind one
+//! The embedded local AWS of kinesis-lab: Kinesis, Firehose, DynamoDB, S3 and CloudWatch behind one
 //! endpoint, so the whole lab runs on a laptop with no AWS account and no Docker.
 //!
 //! - [`server`]: the endpoint, dispatching each request by its `X-Amz-Target`, and
@@ -8,6 +8,8 @@
 //!   delivers to S3 as AWS does.
 //! - [`dynamodb`]: DynamoDB, which is dynoxide on SQLite, embedded: where the
 //!   ETL's workers keep their KCL lease table.
+//! - [`cloudwatch`]: CloudWatch metrics, the lab's clients' and the emulator's own.
+//! - [`logs`]: CloudWatch Logs, where Firehose writes why a delivery failed.
 //! - [`s3`]: S3, which is s3s and s3s-fs: objects are plain files.
 //! - [`sts`]: STS's `GetCallerIdentity`, so lab code can ask for its account id.
 //! - [`clients`]: the SDK clients Firehose uses to reach Kinesis and S3.
@@ -18,11 +20,13 @@
 
 pub mod aws_error;
 pub mod clients;
+pub mod cloudwatch;
 pub mod config;
 pub mod console;
 pub mod dynamodb;
 pub mod firehose;
 pub mod kinesis;
+pub mod logs;
 pub mod s3;
 pub mod server;
 pub mod sts;

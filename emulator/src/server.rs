@@ -23,9 +23,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::cloudwatch::{self, CloudWatch, protocol::Protocol};
 use crate::config::Config;
 use crate::firehose::Firehose;
-use crate::{aws_error, clients, console, kinesis, s3, sts};
+use crate::{aws_error, clients, console, kinesis, logs, s3, sts};
 
 /// The path of the health check: not a valid bucket name, so it can never hide an
 /// S3 request.
@@ -87,6 +88,8 @@ struct Services {
     console_hosts: Vec<console::ConsoleHost>,
     kinesis: kinesis::Kinesis,
     firehose: Firehose,
+    logs: logs::Logs,
+    cloudwatch: CloudWatch,
     s3: s3s::service::S3Service,
 }
 
@@ -157,6 +160,18 @@ impl Emulator {
             path: dynamodb_dir.clone(),
             source,
         })?;
+        let logs_dir = data_dir.join("logs");
+        let logs = logs::Logs::open(
+            config.durable.then_some(&*logs_dir),
+            &config.account_id,
+            &config.region,
+        )
+        .map_err(|source| StartError::Restore {
+            path: logs_dir.clone(),
+            source,
+        })?;
+        let cloudwatch = CloudWatch::default();
+        kinesis.metrics().publish_to(cloudwatch.clone());
         let services = Arc::new(Services {
             account_id: config.account_id.clone(),
             dynamodb,
@@ -167,7 +182,11 @@ impl Emulator {
                 clients::Clients::new(&endpoint_url, &config.region),
                 config.durable.then_some(&*data_dir.join("firehose")),
                 kinesis.arrivals(),
+                logs.clone(),
+                cloudwatch.clone(),
             ),
+            logs,
+            cloudwatch,
             s3: s3::service(&data_dir.join("s3"), &data_dir.join("s3-long-keys"))?,
         });
         let firehose = services.firehose.clone();
@@ -311,6 +330,17 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             let operation = target["DynamoDB_20120810.".len()..].to_owned();
             services.dynamodb.handle(&operation, request).await
         }
+        Some(target) if target.starts_with(cloudwatch::protocol::TARGET_PREFIX) => {
+            let operation = target[cloudwatch::protocol::TARGET_PREFIX.len()..].to_owned();
+            services
+                .cloudwatch
+                .handle(Protocol::Json, Some(&operation), request)
+                .await
+        }
+        Some(target) if target.starts_with("Logs_20140328.") => {
+            let operation = target["Logs_20140328.".len()..].to_owned();
+            services.logs.handle(&operation, request).await
+        }
         Some(target) if target.starts_with("Firehose_20150804.") => {
             let operation = target["Firehose_20150804.".len()..].to_owned();
             services.firehose.handle(&operation, request).await
@@ -318,11 +348,16 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
         Some(target) => aws_error::response(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
-            &format!(
-                "this emulator serves Kinesis, Firehose, DynamoDB and S3; it does not know the target {target:?}"
-            ),
+            &format!("this emulator does not know the target {target:?}; it serves {SERVED}"),
         ),
         None if request.uri().path() == HEALTH_PATH => health(),
+        None if request.uri().path().starts_with(cloudwatch::protocol::CBOR_PATH) => {
+            let operation = request.uri().path()[cloudwatch::protocol::CBOR_PATH.len()..].to_owned();
+            services
+                .cloudwatch
+                .handle(Protocol::Cbor, Some(&operation), request)
+                .await
+        }
         None if console::is_console(request.uri().path()) => {
             let console = console::Console {
                 clients: services.firehose.clients(),
@@ -332,11 +367,90 @@ async fn dispatch(services: Arc<Services>, request: Request<Incoming>) -> Result
             };
             console::handle(console, request).await
         }
-        None if sts::is_sts(&request) => sts::handle(&services.account_id, request).await,
-        None => s3_call(services, request).await,
+        None => match signed_service(&request).as_deref() {
+            // Unsigned (a presigned URL carries its scope in the query, read
+            // below), or S3's own scope: s3s checks the signature.
+            None | Some("s3") if !sts::is_sts(&request) => s3_call(services, request).await,
+            None | Some("sts") => sts::handle(&services.account_id, request).await,
+            // CloudWatch's query protocol, form-encoded as STS's is.
+            Some("monitoring") => services.cloudwatch.handle(Protocol::Query, None, request).await,
+            // A JSON service of ours, but no X-Amz-Target to say which operation.
+            Some(service @ ("kinesis" | "firehose" | "dynamodb" | "logs")) => aws_error::response(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                &format!(
+                    "a {service} request names its operation in the X-Amz-Target header, and this one has none"
+                ),
+            ),
+            Some(service) => unknown_service(service, &request),
+        },
     };
     Ok(response)
 }
+
+/// The services behind the endpoint, as credential scopes name them, for the
+/// messages that list them.
+const SERVED: &str =
+    "kinesis, firehose, dynamodb, logs (CloudWatch Logs), monitoring (CloudWatch), s3 and sts";
+
+/// The service a request was signed for: the fourth field of its SigV4
+/// credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`),
+/// from the `Authorization` header or, for a presigned URL, the
+/// `X-Amz-Credential` query parameter. Every SDK signs with the service's
+/// signing name, so this tells apart services that share a protocol (S3's
+/// REST, or the form-encoded query protocol of STS and CloudWatch).
+fn signed_service<B>(request: &Request<B>) -> Option<String> {
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once("Credential=").map(|(_, rest)| rest.to_owned()));
+    let from_query = || {
+        form_urlencoded::parse(request.uri().query()?.as_bytes())
+            .find(|(name, _)| name == "X-Amz-Credential")
+            .map(|(_, value)| value.into_owned())
+    };
+    let credential = from_header.or_else(from_query)?;
+    // Service names are lowercase words; anything else is no scope of ours
+    // (and is never echoed into a message). A SigV4a scope has no region, so
+    // its fourth field is `aws4_request`, which is no name: S3, as before.
+    credential
+        .split(['/', ',', ' '])
+        .nth(3)
+        .filter(|service| {
+            !service.is_empty()
+                && service
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .map(str::to_owned)
+}
+
+/// A request signed for a service this endpoint does not serve. It used to
+/// reach S3, whose answer (`unknown service 'monitoring' in credential scope;
+/// expected 's3' or 'sts'`, HTTP 501) named two services of the endpoint's
+/// six; this one is AWS's error shape and names them all.
+fn unknown_service<B>(service: &str, request: &Request<B>) -> Response<Body> {
+    let message = format!(
+        "the kinesis-lab emulator does not serve {service:?} (the service of the request's credential \
+         scope); it serves {SERVED}"
+    );
+    let form_encoded = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    // A client of the query protocol reads errors from XML, all others from
+    // JSON's `__type` (or the `x-amzn-ErrorType` header, which both carry).
+    if form_encoded {
+        sts::error(StatusCode::BAD_REQUEST, UNKNOWN_SERVICE, &message)
+    } else {
+        aws_error::response(StatusCode::BAD_REQUEST, UNKNOWN_SERVICE, &message)
+    }
+}
+
+/// The error type of a request for a service the endpoint does not serve.
+pub const UNKNOWN_SERVICE: &str = "UnknownServiceException";
 
 /// An S3 request, in a task of its own: should s3s or s3s-fs panic on some
 /// request, that one request gets a 500 and everything else goes on.
@@ -357,7 +471,7 @@ fn health() -> Response<Body> {
     let body = serde_json::json!({
         "emulator": "kinesis-lab",
         "version": env!("CARGO_PKG_VERSION"),
-        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running", "dynamodb": "running"},
+        "services": {"kinesis": "running", "firehose": "running", "s3": "running", "sts": "running", "dynamodb": "running", "logs": "running", "cloudwatch": "running"},
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")

@@ -64,7 +64,9 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+/// An error in the query protocol's XML shape (`ErrorResponse`), as STS and
+/// every other query-protocol service answers one.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     xml(
         status,
         &format!(

@@ -9,7 +9,7 @@ use anyhow::Context;
 use emulator::config::{DEFAULT_MAX_RETAINED_BYTES, DEFAULT_PORT, FirehoseOptions, KinesisOptions};
 use emulator::{Config, Emulator};
 
-/// Run a local AWS for the lab: Kinesis, Firehose, DynamoDB and S3 on one port.
+/// Run a local AWS for the lab: Kinesis, Firehose, DynamoDB, S3 and CloudWatch on one port.
 ///
 /// No account and no Docker: streams, delivery streams and buckets live in this
 /// process and in --data-dir, where what Firehose delivers is written as plain
@@ -187,7 +187,7 @@ async fn serve(config: Config, exit_with_stdin: bool) -> anyhow::Result<()> {
     };
     let url = emulator.endpoint_url();
     say(&format!(
-        "kinesis-lab emulator: Kinesis, Firehose, DynamoDB and S3 at {url}"
+        "kinesis-lab emulator: Kinesis, Firehose, DynamoDB, S3 and CloudWatch at {url}"
     ));
     say(&format!(
         "  account {}, region {}, credentials test / test",

@@ -1,6 +1,7 @@
 //! `cargo xtask compat`: the AWS CLI and boto3 run the lab's part 2 against a
 //! fresh emulator, unchanged but for the endpoint; the AWS CLI also routes the
-//! lab's sessions by country with Firehose's dynamic partitioning.
+//! lab's sessions by country with Firehose's dynamic partitioning, and both
+//! use CloudWatch Logs and metrics.
 //!
 //! The scripts live in `emulator/compat/`. This is how we know that learners'
 //! usual tools work with the emulator; `.ci/run` runs it on every change.
@@ -14,14 +15,14 @@ use xshell::{Shell, cmd};
 /// Run the lab's part 2 with the AWS CLI and with boto3 against a new emulator,
 /// and Firehose's dynamic partitioning with the AWS CLI.
 ///
-/// Needs `aws` and Python's boto3 (pip install awscli boto3).
+/// Needs `aws`, Python's boto3 and kcl-rs (pip install awscli boto3 kcl-rs).
 #[derive(Debug, clap::Args)]
 pub struct Compat {}
 
 impl Compat {
     pub fn run(&self, sh: &Shell) -> anyhow::Result<()> {
         let missing =
-            |what: &str| format!("{what} is not installed\nInstall it with: pip install awscli boto3");
+            |what: &str| format!("{what} is not installed\nInstall it with: pip install awscli boto3 kcl-rs");
         cmd!(sh, "aws --version")
             .quiet()
             .ignore_stdout()
@@ -33,6 +34,11 @@ impl Compat {
             .ignore_stderr()
             .run()
             .with_context(|| missing("boto3"))?;
+        cmd!(sh, "python3 -c 'import kcl_rs'")
+            .quiet()
+            .ignore_stderr()
+            .run()
+            .with_context(|| missing("kcl-rs"))?;
         cmd!(sh, "cargo build --quiet --bin kinesis-lab").run()?;
 
         let data = sh.create_temp_dir()?;
@@ -41,6 +47,12 @@ impl Compat {
         let result = (|| {
             cmd!(sh, "bash emulator/compat/lab_part2_awscli.sh {url} 2").run()?;
             cmd!(sh, "bash emulator/compat/partition_by_country_awscli.sh {url}").run()?;
+            cmd!(sh, "bash emulator/compat/cloudwatch_awscli.sh {url}").run()?;
+            cmd!(
+                sh,
+                "python3 emulator/compat/kcl_rs_metrics.py --endpoint-url {url}"
+            )
+            .run()?;
             cmd!(
                 sh,
                 "python3 emulator/compat/lab_part2_boto3.py --endpoint-url {url} --interval 2"

@@ -1,13 +1,14 @@
 //! Firehose: each delivery stream's source, destination and buffering hints,
 //! and what no API shows: how full its buffers are, the seconds to its next
-//! write, what it has written, and why S3 refuses it if it does.
+//! write, what it has written, and why S3 refuses it if it does; with
+//! CloudWatch logging on, the latest error events of its log stream.
 
 use maud::html;
 use tokio::time::Instant;
 
 use super::{Console, Page, encode, layout};
-use crate::firehose::StreamKind;
 use crate::firehose::delivery::Status;
+use crate::firehose::{StreamKind, error_log};
 
 /// One delivery stream, as the page shows it.
 pub struct Row {
@@ -20,7 +21,13 @@ pub struct Row {
     pub interval_in_seconds: u32,
     pub version: u64,
     pub status: Status,
+    /// The log group and stream of its CloudWatch logging, when on, and the
+    /// latest error events there, newest first.
+    pub error_log: Option<(String, String, Vec<crate::logs::Event>)>,
 }
+
+/// How many of a delivery stream's latest error events the page shows.
+const ERROR_EVENTS: usize = 5;
 
 /// The delivery streams, now (the lock is not held while the page is made).
 pub fn rows(console: &Console<'_>) -> Vec<Row> {
@@ -42,6 +49,13 @@ pub fn rows(console: &Console<'_>) -> Vec<Row> {
             interval_in_seconds: stream.destination.interval_in_seconds,
             version: stream.version_id,
             status: stream.delivery.status(),
+            error_log: error_log::target(&stream.destination.cloud_watch_logging).map(
+                |(group, log_stream)| {
+                    let mut events = console.firehose.logs().latest(group, log_stream, ERROR_EVENTS);
+                    events.reverse();
+                    (group.to_owned(), log_stream.to_owned(), events)
+                },
+            ),
         })
         .collect()
 }
@@ -89,6 +103,21 @@ pub async fn page(console: &Console<'_>) -> Page {
                 } }
                 @if let Some(failing) = &row.status.failing {
                     tr { th { "S3 refuses" } td.error { (failing) } }
+                }
+                @if let Some((group, log_stream, events)) = &row.error_log {
+                    tr { th { "Error log" } td {
+                        "CloudWatch Logs " code { (group) } " / " code { (log_stream) }
+                        @if events.is_empty() {
+                            p.muted { "No errors logged." }
+                        }
+                        @for event in events {
+                            p.error {
+                                (chrono::DateTime::from_timestamp_millis(event.timestamp)
+                                    .map_or_else(String::new, |t| t.format("%H:%M:%S UTC").to_string()))
+                                " " code { (event.message) }
+                            }
+                        }
+                    } }
                 }
             }
         }

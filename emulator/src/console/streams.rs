@@ -135,6 +135,38 @@ pub async fn delete(console: &Console<'_>, name: &str) -> Page {
 }
 
 /// One stream: its state, its shards and each shard's newest records.
+/// Records put and read in each of the last 60 minutes, as (minutes ago,
+/// put, read), oldest first: the stream's `AWS/Kinesis` metrics.
+fn per_minute(console: &Console<'_>, name: &str, now: i64) -> Vec<(i64, u64, u64)> {
+    use crate::cloudwatch::store::MetricId;
+    let this_minute = now - now.rem_euclid(60);
+    let start = this_minute - 59 * 60;
+    let sums = |metric: &str| -> std::collections::BTreeMap<i64, u64> {
+        let id = MetricId {
+            namespace: "AWS/Kinesis".to_owned(),
+            name: metric.to_owned(),
+            dimensions: vec![("StreamName".to_owned(), name.to_owned())],
+        };
+        let (_, periods) = console
+            .firehose
+            .cloudwatch()
+            .store()
+            .periods(&id, start, this_minute + 60, 60);
+        periods.into_iter().map(|(at, s)| (at, s.sum as u64)).collect()
+    };
+    let (put, read) = (sums("IncomingRecords"), sums("GetRecords.Records"));
+    (0..60)
+        .map(|i| {
+            let at = start + i * 60;
+            (
+                59 - i,
+                put.get(&at).copied().unwrap_or(0),
+                read.get(&at).copied().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 pub async fn detail(console: &Console<'_>, name: &str) -> Page {
     let kinesis = &console.clients.kinesis;
     let summary = kinesis
@@ -179,6 +211,7 @@ pub async fn detail(console: &Console<'_>, name: &str) -> Page {
         }
         div { (maud::PreEscaped(super::chart::incoming_records(&incoming))) }
         div { (maud::PreEscaped(super::chart::incoming_bytes(&incoming))) }
+        div { (maud::PreEscaped(super::chart::records_per_minute(&per_minute(console, name, now)))) }
         h2 { "Shards" }
         table {
             tr { th { "Shard" } th { "Hash key range" } th { "Parent" } th { "State" } }

@@ -15,6 +15,7 @@ pub mod delivery;
 pub mod destination;
 pub mod encryption;
 pub mod error;
+pub mod error_log;
 pub mod failure;
 pub mod lambda;
 pub mod partitioning;
@@ -44,8 +45,10 @@ use self::destination::S3Destination;
 use self::error::FirehoseError;
 use crate::aws_error::JSON_1_1;
 use crate::clients::Clients;
+use crate::cloudwatch::CloudWatch;
 use crate::config::{Config, FirehoseOptions};
 use crate::kinesis::fan_out::Arrivals;
+use crate::logs::Logs;
 
 /// The largest request we read: PutRecordBatch takes up to 4 MiB of records,
 /// which base64 makes about 5.4 MiB.
@@ -62,6 +65,10 @@ struct Inner {
     region: String,
     options: FirehoseOptions,
     clients: Clients,
+    /// Where delivery streams write their errors, when logging is on.
+    logs: Logs,
+    /// Where delivery streams publish their `AWS/Firehose` metrics.
+    cloudwatch: CloudWatch,
     /// Where delivery streams are kept, with a durable data directory.
     state_root: Option<PathBuf>,
     /// Puts on Kinesis streams, which wake the delivery streams reading them.
@@ -148,6 +155,8 @@ impl Firehose {
         clients: Clients,
         state_root: Option<&Path>,
         arrivals: Arc<Arrivals>,
+        logs: Logs,
+        cloudwatch: CloudWatch,
     ) -> Firehose {
         Firehose {
             inner: Arc::new(Inner {
@@ -155,6 +164,8 @@ impl Firehose {
                 region: config.region.clone(),
                 options: config.firehose.clone(),
                 clients,
+                logs,
+                cloudwatch,
                 state_root: state_root.map(Path::to_path_buf),
                 arrivals,
                 streams: Mutex::new(BTreeMap::new()),
@@ -181,6 +192,14 @@ impl Firehose {
 
     pub fn clients(&self) -> &Clients {
         &self.inner.clients
+    }
+
+    pub fn logs(&self) -> &Logs {
+        &self.inner.logs
+    }
+
+    pub fn cloudwatch(&self) -> &CloudWatch {
+        &self.inner.cloudwatch
     }
 
     pub fn state_root(&self) -> Option<&Path> {

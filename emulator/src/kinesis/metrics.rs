@@ -6,9 +6,21 @@
 //! arrived, and each GetRecords's records in the second they were read (by any
 //! consumer: the ETL, Firehose); the last ten minutes are kept, per stream, in
 //! memory.
+//!
+//! Each put and each GetRecords is also published to CloudWatch, once the
+//! endpoint has one ([`Metrics::publish_to`]), as AWS publishes them under
+//! `AWS/Kinesis` with the dimension `StreamName`: `IncomingRecords` and
+//! `IncomingBytes` (one sample per put), `GetRecords.Records` and
+//! `GetRecords.IteratorAgeMilliseconds` (one per GetRecords), and
+//! `WriteProvisionedThroughputExceeded` (one per put, 1 when it was
+//! refused as throttled).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use memchr::memmem::rfind;
+
+use crate::cloudwatch::CloudWatch;
 
 use super::tail::Fresh;
 
@@ -32,17 +44,110 @@ pub struct Metrics {
     incoming: PerStream,
     /// Records read (bytes are not counted).
     reads: PerStream,
+    /// Where each count is published too, once set.
+    cloudwatch: OnceLock<CloudWatch>,
 }
 
+const NAMESPACE: &str = "AWS/Kinesis";
+
+/// `ApproximateArrivalTimestamp` in a GetRecords answer.
+const ARRIVAL: &[u8] = b"\"ApproximateArrivalTimestamp\":";
+
 impl Metrics {
+    /// Publishes every count from now on to `cloudwatch` too.
+    pub fn publish_to(&self, cloudwatch: CloudWatch) {
+        let _ = self.cloudwatch.set(cloudwatch);
+    }
+
     /// Counts a put's new records, at `now` (seconds since the epoch).
     pub fn count(&self, fresh: &[Fresh], now: i64) {
         let mut incoming = self.incoming.lock().expect("metrics lock");
+        let mut per_stream: HashMap<&str, (u64, u64)> = HashMap::new();
         for record in fresh {
             // The payload is base64 in the store: three bytes for four characters.
             let bytes = (record.record.data.len() as u64 * 3 / 4) + record.record.partition_key.len() as u64;
             add(incoming.entry(record.stream.clone()).or_default(), now, 1, bytes);
+            let counted = per_stream.entry(&record.stream).or_default();
+            counted.0 += 1;
+            counted.1 += bytes;
         }
+        drop(incoming);
+        if let Some(cloudwatch) = self.cloudwatch.get() {
+            for (stream, (records, bytes)) in per_stream {
+                let dimension = ("StreamName", stream);
+                cloudwatch.record(NAMESPACE, "IncomingRecords", dimension, records as f64, "Count");
+                cloudwatch.record(NAMESPACE, "IncomingBytes", dimension, bytes as f64, "Bytes");
+                cloudwatch.record(
+                    NAMESPACE,
+                    "WriteProvisionedThroughputExceeded",
+                    dimension,
+                    0.0,
+                    "Count",
+                );
+            }
+        }
+    }
+
+    /// Counts a put refused as throttled (`ProvisionedThroughputExceededException`).
+    pub fn count_refused<B>(&self, stream: Option<&str>, response: &http::Response<B>) {
+        let throttled = response.headers().get("x-amzn-ErrorType").is_some_and(|t| {
+            t.as_bytes()
+                .starts_with(b"ProvisionedThroughputExceededException")
+        });
+        if let (Some(cloudwatch), Some(stream), true) = (self.cloudwatch.get(), stream, throttled) {
+            cloudwatch.record(
+                NAMESPACE,
+                "WriteProvisionedThroughputExceeded",
+                ("StreamName", stream),
+                1.0,
+                "Count",
+            );
+        }
+    }
+
+    /// Counts a GetRecords answer from `stream`, at `now`: its records, and
+    /// the age of its last record (AWS's `GetRecords.IteratorAgeMilliseconds`;
+    /// 0 when it returned none, the reader being at the tip).
+    pub fn count_get_records(&self, stream: &str, answer: &[u8], now: i64) {
+        let records = super::lag::records_in(answer);
+        self.count_reads(stream, records, now);
+        let Some(cloudwatch) = self.cloudwatch.get() else {
+            return;
+        };
+        let age_ms = rfind(answer, ARRIVAL)
+            .and_then(|at| {
+                let rest = &answer[at + ARRIVAL.len()..];
+                let end = rest
+                    .iter()
+                    .position(|b| {
+                        !(b.is_ascii_digit()
+                            || *b == b'.'
+                            || *b == b'E'
+                            || *b == b'e'
+                            || *b == b'-'
+                            || *b == b'+')
+                    })
+                    .unwrap_or(rest.len());
+                std::str::from_utf8(&rest[..end]).ok()?.parse::<f64>().ok()
+            })
+            .map_or(0.0, |arrival| {
+                (chrono::Utc::now().timestamp_millis() as f64 - arrival * 1000.0).max(0.0)
+            });
+        let dimension = ("StreamName", stream);
+        cloudwatch.record(
+            NAMESPACE,
+            "GetRecords.Records",
+            dimension,
+            records as f64,
+            "Count",
+        );
+        cloudwatch.record(
+            NAMESPACE,
+            "GetRecords.IteratorAgeMilliseconds",
+            dimension,
+            age_ms,
+            "Milliseconds",
+        );
     }
 
     /// Counts the records a GetRecords read from `stream`, at `now`.

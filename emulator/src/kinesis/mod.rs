@@ -360,7 +360,7 @@ impl Kinesis {
         };
         if let Some(stream) = lag::stream_read(body) {
             let now = chrono::Utc::now().timestamp();
-            self.metrics.count_reads(&stream, lag::records_in(&answer), now);
+            self.metrics.count_get_records(&stream, &answer, now);
         }
         let answer = lag::correct(&self.store, body, answer).await;
         parts.headers.remove(http::header::CONTENT_LENGTH);
@@ -386,6 +386,7 @@ impl Kinesis {
                 let started_ms = chrono::Utc::now().timestamp_millis();
                 let response = this.call(request).await;
                 if !response.status().is_success() {
+                    this.metrics.count_refused(stream.as_deref(), &response);
                     return response;
                 }
                 let fresh = this.tail.take(&this.store, stream.as_deref(), started_ms).await;

@@ -436,3 +436,43 @@ async fn lease_tables_show_who_reads_which_shard_and_how_far_behind() {
     );
     assert!(page.body.contains("not started"), "{}", page.body);
 }
+
+/// A delivery stream with CloudWatch logging shows its latest error events
+/// (its bucket is missing here), and a data stream's page charts its records
+/// put and read per minute over the last hour, from its AWS/Kinesis metrics.
+#[tokio::test]
+async fn delivery_errors_and_records_per_minute_are_shown() {
+    use aws_sdk_firehose::types::CloudWatchLoggingOptions;
+    let lab = Lab::start().await;
+    lab.create_stream("usa", 1).await;
+    lab.from_kinesis("to-nowhere", "usa")
+        .s3_destination_configuration(
+            crate::s3_destination("missing-bucket", (1, 0))
+                .cloud_watch_logging_options(
+                    CloudWatchLoggingOptions::builder()
+                        .enabled(true)
+                        .log_group_name("usa-log-group")
+                        .log_stream_name("usa-log-stream")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lab.put("usa", &[r#"{"session_id":"a1"}"#.to_owned()]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let firehose = request(&lab, "GET", "/_console/firehose", &[], "").await;
+        if firehose.body.contains("S3.NoSuchBucket") {
+            assert!(firehose.body.contains("usa-log-group"), "{}", firehose.body);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", firehose.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stream = request(&lab, "GET", "/_console/streams/usa", &[], "").await;
+    assert!(stream.body.contains("Records per minute"), "{}", stream.body);
+    assert!(stream.body.contains("GetRecords.Records"), "{}", stream.body);
+}

@@ -208,3 +208,70 @@ async fn a_taken_port_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Finding (a `kcl-rs` worker publishing its CloudWatch metrics): a request
+/// signed for a service the endpoint does not serve reached S3, which
+/// answered HTTP 501 `unknown service 'monitoring' in credential scope;
+/// expected 's3' or 'sts'`, naming two of the endpoint's services. It is
+/// AWS's error shape now, in the request's protocol, naming every service.
+#[tokio::test]
+async fn unknown_service_in_credential_scope_names_every_service_served() {
+    let lab = Lab::start().await;
+    let host = lab
+        .emulator
+        .endpoint_url()
+        .strip_prefix("http://")
+        .unwrap()
+        .to_owned();
+    let authorization = "AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/sqs/aws4_request, \
+                         SignedHeaders=host;x-amz-date, Signature=0000";
+    // A JSON client (SQS's current protocol)...
+    let body = "{}";
+    let (status, error) = raw(
+        &host,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\n\
+             Content-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["__type"], "UnknownServiceException");
+    let message = error["message"].as_str().unwrap();
+    for service in ["\"sqs\"", "kinesis", "firehose", "dynamodb", "logs", "s3", "sts"] {
+        assert!(message.contains(service), "{service} is not in {message}");
+    }
+    // ...and a query-protocol client, which reads errors from XML.
+    let body = "Action=ListQueues&Version=2012-11-05";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(
+        response.contains("<Code>UnknownServiceException</Code>"),
+        "{response}"
+    );
+    // A service of ours without its target is told what is missing.
+    let kinesis_scope = authorization.replace("/sqs/", "/kinesis/");
+    let (status, error) = raw(
+        &host,
+        &format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nAuthorization: {kinesis_scope}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["__type"], "UnknownOperationException", "{error}");
+    // STS and S3 are still reached by their own scopes.
+    assert!(lab.s3.list_buckets().send().await.is_ok());
+}

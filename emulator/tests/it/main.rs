@@ -8,6 +8,7 @@
 // the SDK marks deprecated in favour of the extended form; we test what the lab sends.
 #![allow(deprecated)]
 
+mod cloudwatch;
 mod concurrency;
 mod console;
 mod delivery;
@@ -17,6 +18,7 @@ mod dynamodb;
 mod endpoint;
 mod fan_out;
 mod lab;
+mod logs;
 mod memory;
 mod operations;
 mod partitioning;

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::firehose::delivery::source::{KinesisSource, SourceError};
-use crate::firehose::delivery::{Delivery, Record, Source};
+use crate::firehose::delivery::{self, Delivery, Record, Source};
 use crate::firehose::destination::S3Destination;
 use crate::firehose::encryption::Encryption;
 use crate::firehose::error::FirehoseError;
@@ -268,7 +268,11 @@ async fn create(
         version_id,
         destination.clone(),
         source,
-        firehose.clients().s3.clone(),
+        delivery::Services {
+            s3: firehose.clients().s3.clone(),
+            logs: firehose.logs().clone(),
+            cloudwatch: firehose.cloudwatch().clone(),
+        },
         firehose.options().clone(),
         state.clone(),
     );

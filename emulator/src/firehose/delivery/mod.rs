@@ -27,7 +27,7 @@ pub mod compress;
 pub mod ledger;
 pub mod source;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,13 +45,16 @@ use self::buffer::{Batch, Buffer};
 use self::ledger::Ledger;
 use self::source::{KinesisSource, SourceError};
 use super::destination::S3Destination;
+use super::error_log;
 use super::failure::Failure;
 use super::lambda;
 use super::partitioning::{self, Extracted, MAX_ACTIVE_PARTITIONS, PartitionKeys};
 use super::prefix;
 use super::processing::Processing;
 use super::state::{Checkpoint, Pending, StreamState};
+use crate::cloudwatch::CloudWatch;
 use crate::config::FirehoseOptions;
+use crate::logs::Logs;
 
 /// One record, as Firehose received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +123,16 @@ impl Status {
     }
 }
 
+/// The services a delivery writes to besides reading its source.
+pub struct Services {
+    /// Where objects go.
+    pub s3: aws_sdk_s3::Client,
+    /// Where errors go, when the destination's CloudWatch logging is on.
+    pub logs: Logs,
+    /// Where the `AWS/Firehose` metrics go.
+    pub cloudwatch: CloudWatch,
+}
+
 /// The handle on a running delivery.
 #[derive(Debug)]
 pub struct Delivery {
@@ -138,7 +151,7 @@ impl Delivery {
         version: u64,
         destination: Arc<S3Destination>,
         source: Source,
-        s3: aws_sdk_s3::Client,
+        services: Services,
         options: FirehoseOptions,
         state: Option<(Arc<StreamState>, Checkpoint)>,
     ) -> Delivery {
@@ -161,7 +174,9 @@ impl Delivery {
             ledger: Ledger::default(),
             version,
             destination,
-            s3,
+            s3: services.s3,
+            logs: services.logs,
+            cloudwatch: services.cloudwatch,
             options,
             buffers: BTreeMap::new(),
             buffered_bytes: 0,
@@ -228,6 +243,8 @@ struct Object {
     oldest_ticket: u64,
     /// Whether it holds error records.
     errors: bool,
+    /// When its oldest record arrived: DeliveryToS3.DataFreshness.
+    oldest_arrival: DateTime<Utc>,
 }
 
 /// What a buffer holds: error records of one type, or records of one
@@ -253,6 +270,10 @@ struct Worker {
     version: u64,
     destination: Arc<S3Destination>,
     s3: aws_sdk_s3::Client,
+    /// Where errors go when the destination's CloudWatch logging is on.
+    logs: Logs,
+    /// Where `AWS/Firehose` metrics go, with the dimension `DeliveryStreamName`.
+    cloudwatch: CloudWatch,
     options: FirehoseOptions,
     /// The buffers holding records; a buffer is removed once emptied.
     buffers: BTreeMap<Target, Buffer>,
@@ -392,6 +413,9 @@ impl Worker {
     /// a record they fail on goes to an error buffer as an error record.
     async fn take_in(&mut self, records: Vec<Record>) {
         self.apply_settings();
+        if !records.is_empty() {
+            self.metric("IncomingRecords", records.len() as f64, "Count");
+        }
         let now = Instant::now();
         let first = self.ledger.take_in(records.iter().map(|record| &record.origin));
         let tickets = first..;
@@ -409,6 +433,8 @@ impl Worker {
             }
             return self.seal_batches(full);
         };
+        // The kinds of failure logged for this batch: one event each.
+        let mut logged = BTreeSet::new();
         // Before the Lambda function: each record into the records it becomes,
         // all with the ticket of the record they came from.
         let mut staged: Vec<(u64, Record)> = Vec::new();
@@ -422,6 +448,7 @@ impl Worker {
                     (ticket, part)
                 })),
                 Err(failure) => {
+                    self.log_failure(&failure, None, &mut logged);
                     let error = error_record(&record, &failure, None);
                     self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
@@ -456,6 +483,7 @@ impl Worker {
                             self.push(Target::Records(keys), record, ticket, now, &mut full);
                         }
                         Err(failure) => {
+                            self.log_failure(&failure, None, &mut logged);
                             let error = error_record(&record, &failure, None);
                             self.push(Target::Errors(PARTITIONING_FAILED), error, ticket, now, &mut full);
                         }
@@ -464,6 +492,7 @@ impl Worker {
                 // Dropped on purpose: nothing to write, nothing held.
                 lambda::Outcome::Dropped => {}
                 lambda::Outcome::Failed(failure) => {
+                    self.log_failure(&failure, arn, &mut logged);
                     let error = error_record(&record, &failure, arn);
                     self.push(Target::Errors(PROCESSING_FAILED), error, ticket, now, &mut full);
                 }
@@ -642,7 +671,40 @@ impl Worker {
             records: batch.records,
             oldest_ticket: batch.oldest_ticket,
             errors: error_type.is_some(),
+            oldest_arrival: batch.oldest_arrival,
         });
+    }
+
+    /// Publishes one value of an `AWS/Firehose` metric of this stream.
+    fn metric(&self, name: &str, value: f64, unit: &str) {
+        self.cloudwatch.record(
+            "AWS/Firehose",
+            name,
+            ("DeliveryStreamName", &self.name),
+            value,
+            unit,
+        );
+    }
+
+    /// Writes an error event to the destination's log stream, if logging is on.
+    fn log_error(&self, code: &str, message: &str, processor: Option<&str>) {
+        let error = error_log::Error {
+            delivery_stream_arn: &self.arn,
+            destination_arn: &self.destination.bucket_arn,
+            version: self.version,
+            code,
+            message,
+            processor,
+        };
+        error_log::write(&self.logs, &self.destination.cloud_watch_logging, &error);
+    }
+
+    /// Logs a processing failure, once per kind of failure in a batch: a
+    /// batch of 500 bad records is one event, not 500.
+    fn log_failure(&self, failure: &Failure, processor: Option<&str>, logged: &mut BTreeSet<&'static str>) {
+        if logged.insert(failure.code) {
+            self.log_error(failure.code, &failure.message, processor);
+        }
     }
 
     /// Updates what [`Delivery::status`] shows.
@@ -694,6 +756,12 @@ impl Worker {
                         "delivered"
                     );
                     self.queued_bytes -= object.body.len();
+                    if !object.errors {
+                        let freshness = (Utc::now() - object.oldest_arrival).num_seconds().max(0);
+                        self.metric("DeliveryToS3.Records", object.records as f64, "Count");
+                        self.metric("DeliveryToS3.Success", 1.0, "None");
+                        self.metric("DeliveryToS3.DataFreshness", freshness as f64, "Seconds");
+                    }
                     {
                         let mut status = self.status.lock().expect("status lock");
                         status.objects_written += 1;
@@ -731,6 +799,16 @@ impl Worker {
                     self.retry = retry::backoff(self.options.retry_delay, self.options.max_retry_delay);
                 }
                 Err(err) => {
+                    use aws_sdk_s3::error::ProvideErrorMetadata;
+                    // Every failed attempt is an event, as on AWS: the log
+                    // shows how long the bucket has been refusing.
+                    let code = format!("S3.{}", err.code().unwrap_or("ServiceUnavailable"));
+                    let message = err
+                        .message()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+                    self.log_error(&code, &message, None);
+                    self.metric("DeliveryToS3.Success", 0.0, "None");
                     let wait = retry::next_wait(&mut self.retry);
                     self.status.lock().expect("status lock").failing =
                         Some(DisplayErrorContext(&err).to_string());
