@@ -363,6 +363,16 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
     assert_copies_only_from_hand_overs(&share).await;
     theirs.into_iter().for_each(stop_kcl);
     workers.into_iter().for_each(stop);
+    // Issue 30: kcl-rs publishes its metrics to CloudWatch every ~10 s, as
+    // the KCL does; the emulator serves CloudWatch, so it warns of nothing.
+    // (The workflow's LocalStack runs without CloudWatch.)
+    if !share.target.is_shared() {
+        let log = std::fs::read_to_string(share.work.path().join("k2.log")).unwrap();
+        assert!(
+            !log.contains("CloudWatch"),
+            "kcl-rs could not publish its metrics:\n{log}"
+        );
+    }
     share.cleanup().await;
 }
 

@@ -9,6 +9,8 @@
 //! A few tests need an emulator setting no other target has (one-second
 //! iterator lifetimes, AWS's write limits, another account id, the lab's exact
 //! names on an empty target), so they always start an emulator of their own.
+//! The tests on the shared endpoint are listed in `shared-endpoint-tests.txt`
+//! (kept true by checks in `target.rs`): `.ci/run` runs only those there.
 
 mod conformance;
 mod console;
