@@ -74,6 +74,13 @@ fn python(test: &str) -> Option<PathBuf> {
     KCL_VENV.python(test)
 }
 
+/// An emulator of the test's own, as the learner tests have: what kcl-rs
+/// does is checked against the emulator, and the workers' own tests check
+/// ours on every target.
+async fn own_emulator() -> crate::target::TestTarget {
+    crate::target::TestTarget::with_emulator(emulator::Config::for_tests()).await
+}
+
 /// How a kcl-rs worker reads the source.
 #[derive(Clone, Copy)]
 enum Retrieval {
@@ -300,7 +307,7 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
     else {
         return;
     };
-    let share = Share::new(8).await;
+    let share = Share::on(own_emulator().await, 8).await;
     let workers: Vec<Child> = ["o1", "o2"].iter().map(|id| ours(&share, id, &[])).collect();
     share
         .wait_for(
@@ -345,10 +352,7 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
     );
     // Ours look every 300 ms and are under their share once k1 is gone.
     let bound = FAILOVER + Duration::from_secs(2);
-    assert!(
-        handed_over <= bound || share.target.is_shared(),
-        "{handed_over:?} over {bound:?}"
-    );
+    assert!(handed_over <= bound, "{handed_over:?} over {bound:?}");
 
     wait(producer, Duration::from_secs(60));
     let copies = share.wait_for_every_session(&sent).await;
@@ -365,14 +369,11 @@ async fn kcl_rs_workers_share_a_lease_table_with_ours_and_theirs_are_taken_after
     workers.into_iter().for_each(stop);
     // Issue 30: kcl-rs publishes its metrics to CloudWatch every ~10 s, as
     // the KCL does; the emulator serves CloudWatch, so it warns of nothing.
-    // (The workflow's LocalStack runs without CloudWatch.)
-    if !share.target.is_shared() {
-        let log = std::fs::read_to_string(share.work.path().join("k2.log")).unwrap();
-        assert!(
-            !log.contains("CloudWatch"),
-            "kcl-rs could not publish its metrics:\n{log}"
-        );
-    }
+    let log = std::fs::read_to_string(share.work.path().join("k2.log")).unwrap();
+    assert!(
+        !log.contains("CloudWatch"),
+        "kcl-rs could not publish its metrics:\n{log}"
+    );
     share.cleanup().await;
 }
 
@@ -386,7 +387,7 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
     let Some(python) = python("a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9") else {
         return;
     };
-    let share = Share::new(4).await;
+    let share = Share::on(own_emulator().await, 4).await;
     let mut killed = ours(&share, "o1", &["--efo", "--consumer-name", &share.table]);
     share
         .wait_for(
@@ -448,10 +449,7 @@ async fn a_kcl_rs_worker_on_enhanced_fan_out_takes_our_leases_after_kill_9() {
     eprintln!("kcl::efo: our killed worker's leases taken by kcl-rs {handed_over:?} after SIGKILL");
     // Two looks, and time for the second to take four leases on a busy machine.
     let bound = KCL_TAKE * 2 + Duration::from_secs(5);
-    assert!(
-        handed_over <= bound || share.target.is_shared(),
-        "{handed_over:?} over {bound:?}"
-    );
+    assert!(handed_over <= bound, "{handed_over:?} over {bound:?}");
     assert_says_what_it_holds(&share, "f1").await;
 
     wait(producer, Duration::from_secs(60));

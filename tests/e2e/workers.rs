@@ -61,7 +61,7 @@ impl Share {
     }
 
     /// The same, on a target the test chose.
-    async fn on(target: TestTarget, shards: i32) -> Share {
+    pub(crate) async fn on(target: TestTarget, shards: i32) -> Share {
         let (source, usa, international) = (target.name("src"), target.name("usa"), target.name("int"));
         // One shard per destination: LocalStack counts every open shard of
         // the whole suite against one limit (100), so the tests keep few.
