@@ -10,8 +10,9 @@
 //!
 //! Corrected before ferrokinesis answers: when the shard has no record at or
 //! after the time, the request is made a `LATEST` one, which is where AWS's
-//! iterator would be. The puts' turn is held from the look to the answer (see
-//! [`super`]), so that no record can land in between and be skipped.
+//! iterator would be. The stream's turn to put is held from the look to the
+//! answer ([`super::turns`]), so that no record can land in between and be
+//! skipped.
 
 use bytes::Bytes;
 use ferrokinesis::sequence::{resolve_shard_id, shard_ix_to_hex};
