@@ -22,8 +22,7 @@ use serde_json::Value;
 /// Whether `body` is a GetShardIterator request for `AT_TIMESTAMP`.
 pub fn asks(body: &[u8]) -> bool {
     // Only those requests are parsed; every reader's renewals are not.
-    body.windows(b"AT_TIMESTAMP".len())
-        .any(|window| window == b"AT_TIMESTAMP")
+    memchr::memmem::find(body, b"AT_TIMESTAMP").is_some()
 }
 
 /// The request as ferrokinesis should get it: `LATEST` when the shard holds

@@ -319,7 +319,10 @@ impl Kinesis {
     /// when it is an ARN of this emulator's and no name is given.
     fn name_the_stream(&self, body: Bytes) -> Bytes {
         // Most requests name the stream: only look closer at those with an ARN.
-        if !body.windows(b"StreamARN".len()).any(|w| w == b"StreamARN") {
+        // memmem, not a window at a time: a PutRecords body is up to 7 MiB,
+        // and the byte-by-byte look was 1-2% of the emulator's CPU time under
+        // `cargo xtask bench workers`.
+        if memchr::memmem::find(&body, b"StreamARN").is_none() {
             return body;
         }
         let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&body) else {
