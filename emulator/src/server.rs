@@ -242,6 +242,11 @@ impl Emulator {
         &self.data_dir
     }
 
+    /// The Kinesis service inside, for tests that look behind the endpoint.
+    pub fn kinesis(&self) -> &kinesis::Kinesis {
+        &self.kinesis
+    }
+
     /// Stops cleanly: Firehose first delivers what it has buffered (the endpoint
     /// still serves S3 while it does), then the endpoint lets open requests
     /// finish and closes.

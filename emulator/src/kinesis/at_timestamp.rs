@@ -10,8 +10,9 @@
 //!
 //! Corrected before ferrokinesis answers: when the shard has no record at or
 //! after the time, the request is made a `LATEST` one, which is where AWS's
-//! iterator would be. The puts' turn is held from the look to the answer (see
-//! [`super`]), so that no record can land in between and be skipped.
+//! iterator would be. The stream's turn to put is held from the look to the
+//! answer ([`super::turns`]), so that no record can land in between and be
+//! skipped.
 
 use bytes::Bytes;
 use ferrokinesis::sequence::{resolve_shard_id, shard_ix_to_hex};
@@ -21,8 +22,7 @@ use serde_json::Value;
 /// Whether `body` is a GetShardIterator request for `AT_TIMESTAMP`.
 pub fn asks(body: &[u8]) -> bool {
     // Only those requests are parsed; every reader's renewals are not.
-    body.windows(b"AT_TIMESTAMP".len())
-        .any(|window| window == b"AT_TIMESTAMP")
+    memchr::memmem::find(body, b"AT_TIMESTAMP").is_some()
 }
 
 /// The request as ferrokinesis should get it: `LATEST` when the shard holds

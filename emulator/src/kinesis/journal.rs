@@ -234,8 +234,9 @@ impl Journal {
     }
 
     /// Rewrites the log with exactly the records the store holds now: what
-    /// expired, was trimmed or was deleted is left out. Called with the puts'
-    /// turn held, so that no record is stored meanwhile.
+    /// expired, was trimmed or was deleted is left out. Called with the turn
+    /// of all streams held ([`super::turns`]), so that no record is stored
+    /// meanwhile.
     pub async fn compact(&self) -> io::Result<()> {
         // Replaced as every file of the workspace is (ARCHITECTURE.md,
         // "Durability"): a crash leaves the old log or the new one, whole.

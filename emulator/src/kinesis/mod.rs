@@ -9,16 +9,21 @@
 //! - **Skipped records.** A put takes its sequence numbers first and stores its
 //!   records later. Two writers on one shard can store in the other order, and
 //!   a reader that reads in between sees the later number, continues after it,
-//!   and never comes back for the earlier one. So puts run one at a time, from
-//!   numbering to storing: each put's records are stored before the next put
-//!   numbers its own, and a reader only ever sees whole prefixes of a shard.
+//!   and never comes back for the earlier one. So puts to a stream run one at
+//!   a time, from numbering to storing: each put's records are stored before
+//!   the next put numbers its own, and a reader only ever sees whole prefixes
+//!   of a shard. Puts to different streams share no shard, and run side by
+//!   side ([`turns`]).
 //! - **Deadlock.** Its GetRecords path keeps a lock of its stream map across an
 //!   `.await`, while a put waits for that same map's exclusive lock by blocking
 //!   its thread. With every worker thread blocked in such a put, the suspended
 //!   reader never runs again to release its lock, and the endpoint stops
 //!   answering. So puts run on a blocking thread of their own: a put that waits
 //!   blocks only itself, and readers (GetRecords, SubscribeToShard, Firehose)
-//!   keep the worker threads to finish and let it through.
+//!   keep the worker threads to finish and let it through. (The map is one for
+//!   all streams, split into parts by the names' hashes, so a put to one
+//!   stream can wait for a reader of another: per-stream turns do not make
+//!   this detour unneeded.)
 //!
 //! - **SubscribeToShard** starts where it is asked to, and pushes records as
 //!   they are put ([`fan_out`]).
@@ -27,8 +32,9 @@
 //!   its name; ferrokinesis wants the name. An ARN of this emulator's account
 //!   and region is turned into the name before ferrokinesis sees the request.
 //!
-//! The cost is that puts do not overlap; `cargo xtask bench` measures
-//! PutRecords throughput with several writers.
+//! The cost is that puts to one stream do not overlap; `cargo xtask bench`
+//! measures PutRecords throughput with several writers, and `cargo xtask
+//! bench workers` with writers to several streams.
 //!
 //! With a durable data directory, [`journal`] keeps every acknowledged record
 //! on disk, so that a restart, even after a crash, goes on where it stopped.
@@ -42,6 +48,7 @@ pub mod journal;
 pub mod lag;
 pub mod metrics;
 pub mod tail;
+pub mod turns;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -57,6 +64,7 @@ use tower::ServiceExt;
 
 use self::journal::{Journal, Restored};
 use self::tail::Tail;
+use self::turns::Turns;
 use crate::aws_error;
 use crate::config::Config;
 
@@ -78,8 +86,8 @@ pub struct Kinesis {
     metrics: Arc<metrics::Metrics>,
     /// Wakes the subscriptions of a stream a put added records to.
     arrivals: Arc<fan_out::Arrivals>,
-    /// Held by one PutRecord or PutRecords at a time.
-    puts: Arc<tokio::sync::Mutex<()>>,
+    /// Held by one PutRecord or PutRecords at a time on each stream.
+    turns: Arc<Turns>,
     /// See [`cap`].
     max_retained_bytes: Option<u64>,
     /// Whether the cap has been reached yet, to say so once.
@@ -172,7 +180,7 @@ impl Kinesis {
             tail: Arc::new(Tail::with_marks(marks)),
             metrics: Arc::default(),
             arrivals: Arc::default(),
-            puts: Arc::default(),
+            turns: Arc::default(),
             max_retained_bytes: config.kinesis.max_retained_bytes,
             trimmed_once: Arc::default(),
             arn_prefix: format!("arn:aws:kinesis:{}:{}:stream/", config.region, config.account_id).into(),
@@ -180,7 +188,6 @@ impl Kinesis {
         Ok((kinesis, restored))
     }
 
-    /// ferrokinesis's store, for what the endpoint cannot do.
     /// What each stream takes in, second by second.
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.metrics
@@ -191,8 +198,15 @@ impl Kinesis {
         self.arrivals.clone()
     }
 
+    /// ferrokinesis's store, for what the endpoint cannot do.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whose turn it is to put: for tests that hold a stream's turn, as a
+    /// put that takes long would.
+    pub fn turns(&self) -> &Turns {
+        &self.turns
     }
 
     /// A clean stop: the streams saved and the log synced.
@@ -244,16 +258,16 @@ impl Kinesis {
             },
             _ => body,
         };
+        let stream = stream_name(&body);
         // An AT_TIMESTAMP iterator past a shard's last record is corrected
-        // (`at_timestamp`), with the puts' turn held until it is answered.
+        // (`at_timestamp`), with the stream's turn held until it is answered.
         let (_turn, body) = match operation == "GetShardIterator" && at_timestamp::asks(&body) {
             true => {
-                let turn = self.puts.clone().lock_owned().await;
+                let turn = self.turns.of(stream.as_deref()).await;
                 (Some(turn), at_timestamp::correct(&self.store, body).await)
             }
             false => (None, body),
         };
-        let stream = stream_name(&body);
         let request = Request::from_parts(parts, Body::from(body.clone()));
         if matches!(operation, "PutRecord" | "PutRecords") {
             return self.put(request, stream).await;
@@ -282,6 +296,7 @@ impl Kinesis {
         {
             self.tail.forget(stream);
             self.metrics.forget(stream);
+            self.turns.forget(stream);
         }
         if let Some(journal) = &self.journal
             && response.status().is_success()
@@ -304,7 +319,10 @@ impl Kinesis {
     /// when it is an ARN of this emulator's and no name is given.
     fn name_the_stream(&self, body: Bytes) -> Bytes {
         // Most requests name the stream: only look closer at those with an ARN.
-        if !body.windows(b"StreamARN".len()).any(|w| w == b"StreamARN") {
+        // memmem, not a window at a time: a PutRecords body is up to 7 MiB,
+        // and the byte-by-byte look was 1-2% of the emulator's CPU time under
+        // `cargo xtask bench workers`.
+        if memchr::memmem::find(&body, b"StreamARN").is_none() {
             return body;
         }
         let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_slice(&body) else {
@@ -374,14 +392,13 @@ impl Kinesis {
         }
     }
 
-    /// One put at a time, on a blocking thread (see the module's comment). The
-    /// body has been read already.
+    /// One put at a time on each stream, on a blocking thread (see the
+    /// module's comment). The body has been read already.
     async fn put(&self, request: Request<Body>, stream: Option<String>) -> Response<Body> {
-        let turn = self.puts.clone().lock_owned().await;
+        let turn = self.turns.of(stream.as_deref()).await;
         let this = self.clone();
         let runtime = tokio::runtime::Handle::current();
         let answer = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
             runtime.block_on(async {
                 let started_ms = chrono::Utc::now().timestamp_millis();
                 let response = this.call(request).await;
@@ -396,6 +413,9 @@ impl Kinesis {
                     None => Ok(()),
                 };
                 drop(fresh);
+                // Trimming and rewriting the log look at every stream: they
+                // wait for the turn of all, which waits for this one.
+                drop(turn);
                 this.keep_under_cap().await;
                 match logged {
                     Ok(()) => {
@@ -427,11 +447,27 @@ impl Kinesis {
 }
 
 impl Kinesis {
-    /// After a put, with its turn held: trims the oldest records past the cap,
-    /// and rewrites the log once it holds twice what the store does.
+    /// After a put, with its turn handed back: trims the oldest records past
+    /// the cap, and rewrites the log once it holds twice what the store does,
+    /// each with the turn of all streams held.
     async fn keep_under_cap(&self) {
+        let over_cap = || {
+            self.max_retained_bytes
+                .is_some_and(|limit| cap::retained_bytes(&self.store) > limit)
+        };
+        // Retained bytes count base64 data; the log's JSON lines are about a
+        // fifth larger. Twice that, and at least 64 MiB, before rewriting.
+        let log_too_long = |journal: &Journal| {
+            let threshold = (cap::retained_bytes(&self.store) * 12 / 10 * 2).max(64 << 20);
+            journal.log_bytes() > threshold
+        };
+        if !over_cap() && !self.journal.as_deref().is_some_and(log_too_long) {
+            return;
+        }
+        // Looked at again with the turn held: another put may have done it.
+        let _all = self.turns.all().await;
         if let Some(limit) = self.max_retained_bytes
-            && cap::retained_bytes(&self.store) > limit
+            && over_cap()
         {
             let trimmed = cap::trim(&self.store, limit).await;
             let first = !self.trimmed_once.swap(true, std::sync::atomic::Ordering::Relaxed);
@@ -448,15 +484,11 @@ impl Kinesis {
                 tracing::debug!("{message}");
             }
         }
-        if let Some(journal) = &self.journal {
-            // Retained bytes count base64 data; the log's JSON lines are about a
-            // fifth larger. Twice that, and at least 64 MiB, before rewriting.
-            let threshold = (cap::retained_bytes(&self.store) * 12 / 10 * 2).max(64 << 20);
-            if journal.log_bytes() > threshold
-                && let Err(err) = journal.compact().await
-            {
-                tracing::error!("cannot rewrite the Kinesis record log: {err}");
-            }
+        if let Some(journal) = &self.journal
+            && log_too_long(journal)
+            && let Err(err) = journal.compact().await
+        {
+            tracing::error!("cannot rewrite the Kinesis record log: {err}");
         }
     }
 }

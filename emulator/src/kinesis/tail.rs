@@ -1,8 +1,9 @@
 //! The records each put adds, found right after it with its turn still held,
 //! and what is put right about them before the put is answered.
 //!
-//! Puts run one at a time (see [`super`]), so what a shard holds after its
-//! last known key is exactly what the put just stored. Two things use that:
+//! Puts to a stream run one at a time (see [`super::turns`]), so what a shard
+//! holds after its last known key is exactly what the put just stored. Two
+//! things use that:
 //!
 //! - **Arrival times to the millisecond.** ferrokinesis 0.7 stores a record's
 //!   `ApproximateArrivalTimestamp` in whole seconds, so `AT_TIMESTAMP`

@@ -383,3 +383,85 @@ fn answers(address: &str) -> bool {
     let mut response = String::new();
     stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
 }
+
+/// A put to one stream is not held behind a put to another, as the ETL's
+/// writes to its two destinations are not: with one stream's turn held, as a
+/// put that takes long holds it, a put to another stream is answered and read
+/// back, and a put to the held stream is answered once the turn is handed back.
+#[test]
+fn a_put_to_one_stream_is_not_held_behind_another_streams_put() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emulator = server
+        .block_on(Emulator::start(Config::for_tests()))
+        .expect("the emulator starts");
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let test = async {
+        let lab = Lab::<()>::connect(emulator.endpoint_url());
+        lab.create_stream("held", 1).await;
+        lab.create_stream("free", 1).await;
+        let turn = emulator.kinesis().turns().of(Some("held")).await;
+        let behind = tokio::spawn(put_one(lab.kinesis.clone(), "held", "behind the held turn"));
+        put_one(lab.kinesis.clone(), "free", "beside it").await;
+        assert_eq!(read_one_shard(&lab.kinesis, "free").await, ["beside it"]);
+        assert!(
+            !behind.is_finished(),
+            "a put was answered while its stream's turn was held"
+        );
+        assert!(read_one_shard(&lab.kinesis, "held").await.is_empty());
+        drop(turn);
+        behind.await.unwrap();
+        assert_eq!(
+            read_one_shard(&lab.kinesis, "held").await,
+            ["behind the held turn"]
+        );
+    };
+    let outcome = clients.block_on(async { tokio::time::timeout(PATIENCE, test).await });
+    server.shutdown_background();
+    drop(emulator);
+    assert!(
+        outcome.is_ok(),
+        "a put to one stream got no answer for {PATIENCE:?} while another stream's turn was held"
+    );
+}
+
+async fn put_one(kinesis: aws_sdk_kinesis::Client, stream: &str, record: &str) {
+    kinesis
+        .put_record()
+        .stream_name(stream)
+        .partition_key(record)
+        .data(Blob::new(record))
+        .send()
+        .await
+        .expect("PutRecord answers");
+}
+
+/// Every record of a one-shard stream, from TRIM_HORIZON.
+async fn read_one_shard(kinesis: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
+    let iterator = kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id("shardId-000000000000")
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
+    let output = kinesis
+        .get_records()
+        .shard_iterator(iterator.shard_iterator().unwrap())
+        .send()
+        .await
+        .unwrap();
+    output
+        .records()
+        .iter()
+        .map(|record| String::from_utf8(record.data().as_ref().to_vec()).unwrap())
+        .collect()
+}
