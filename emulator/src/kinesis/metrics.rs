@@ -105,6 +105,40 @@ impl Metrics {
         }
     }
 
+    /// Counts the entries of a successful PutRecords on `stream` that Kinesis
+    /// refused as throttled (`ProvisionedThroughputExceededException` in the
+    /// answer), as AWS's `WriteProvisionedThroughputExceeded` counts them;
+    /// the answer, as it was.
+    pub async fn count_throttled_entries(
+        &self,
+        stream: Option<&str>,
+        response: http::Response<axum::body::Body>,
+    ) -> http::Response<axum::body::Body> {
+        let (Some(cloudwatch), Some(stream)) = (self.cloudwatch.get(), stream) else {
+            return response;
+        };
+        let (parts, body) = response.into_parts();
+        let Ok(answer) = http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()) else {
+            // Stored, but not answered: the writer sends it again (at least once).
+            return crate::aws_error::response(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "cannot read the answer to a PutRecords",
+            );
+        };
+        let throttled = memchr::memmem::find_iter(&answer, b"ProvisionedThroughputExceededException").count();
+        if throttled > 0 {
+            cloudwatch.record(
+                NAMESPACE,
+                "WriteProvisionedThroughputExceeded",
+                ("StreamName", stream),
+                throttled as f64,
+                "Count",
+            );
+        }
+        http::Response::from_parts(parts, axum::body::Body::from(answer))
+    }
+
     /// Counts a GetRecords answer from `stream`, at `now`: its records, and
     /// the age of its last record (AWS's `GetRecords.IteratorAgeMilliseconds`;
     /// 0 when it returned none, the reader being at the tip).

@@ -406,6 +406,12 @@ impl Kinesis {
                     this.metrics.count_refused(stream.as_deref(), &response);
                     return response;
                 }
+                // A PutRecords is answered 200 with the entries it throttled
+                // marked in it: AWS counts those as throttled writes too.
+                let response = this
+                    .metrics
+                    .count_throttled_entries(stream.as_deref(), response)
+                    .await;
                 let fresh = this.tail.take(&this.store, stream.as_deref(), started_ms).await;
                 this.metrics.count(&fresh, started_ms / 1000);
                 let logged = match &this.journal {

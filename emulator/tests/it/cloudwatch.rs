@@ -323,3 +323,53 @@ async fn kinesis_and_firehose_publish_their_aws_metrics() {
         assert!(names.contains(&name), "{name} is not in {names:?}");
     }
 }
+
+/// `WriteProvisionedThroughputExceeded` counts the entries a PutRecords had
+/// throttled (answered 200, each marked), as AWS counts them: on a stream
+/// with AWS's limits (1,000 records a second a shard), 1,500 records in one
+/// second.
+#[tokio::test]
+async fn throttled_entries_of_a_put_records_count_as_throttled_writes() {
+    let mut config = emulator::Config::for_tests();
+    config.kinesis.enforce_limits = true;
+    let lab = Lab::start_with(config).await;
+    let cloudwatch = cloudwatch_client(lab.emulator.endpoint_url());
+    lab.create_stream("limited", 1).await;
+    let mut throttled = 0;
+    for call in 0..3 {
+        let batch: Vec<_> = records(call * 500, 500)
+            .into_iter()
+            .map(|r| {
+                aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                    .partition_key("k")
+                    .data(aws_sdk_kinesis::primitives::Blob::new(r))
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let answer = lab
+            .kinesis
+            .put_records()
+            .stream_name("limited")
+            .set_records(Some(batch))
+            .send()
+            .await
+            .unwrap();
+        throttled += answer
+            .records()
+            .iter()
+            .filter(|r| r.error_code() == Some("ProvisionedThroughputExceededException"))
+            .count();
+    }
+    assert!(throttled > 0, "1,500 records in a second were all taken");
+    assert_eq!(
+        sum(
+            &cloudwatch,
+            "AWS/Kinesis",
+            "WriteProvisionedThroughputExceeded",
+            ("StreamName", "limited")
+        )
+        .await,
+        throttled as f64
+    );
+}
