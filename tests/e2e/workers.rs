@@ -1073,27 +1073,7 @@ async fn a_checkpoint_in_the_middle_of_a_kpl_aggregate_resumes_at_the_next_sub_r
 
     // The table as a KCL application leaves it.
     let dynamodb = &share.target.clients.dynamodb;
-    dynamodb
-        .create_table()
-        .table_name(&share.table)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("leaseKey")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("leaseKey")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(dynamodb, &share.table, "leaseKey").await;
     let s = |text: &str| AttributeValue::S(text.to_owned());
     let n = |number: u64| AttributeValue::N(number.to_string());
     let deadline = Instant::now() + share.target.patience();
@@ -1193,30 +1173,7 @@ fn lease_settings_without_a_lease_table_are_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refusal_from_dynamodb_is_worded_by_its_code_and_message() {
     let share = Share::new(1).await;
-    share
-        .target
-        .clients
-        .dynamodb
-        .create_table()
-        .table_name(&share.table)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(&share.target.clients.dynamodb, &share.table, "id").await;
     let (code, log) = worker_to_the_end(&share, &[]);
     assert_eq!(code, Some(1), "{log}");
     let error = log
@@ -1236,27 +1193,7 @@ async fn infra_down_deletes_the_lease_table_with_the_streams() {
     let target = TestTarget::start().await;
     let table = target.names.lease_table();
     let dynamodb = &target.clients.dynamodb;
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .key_schema(
-            aws_sdk_dynamodb::types::KeySchemaElement::builder()
-                .attribute_name("leaseKey")
-                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            aws_sdk_dynamodb::types::AttributeDefinition::builder()
-                .attribute_name("leaseKey")
-                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_table(dynamodb, &table, "leaseKey").await;
     let down = kinesis_lab(
         &target.args(&["infra", "down", "--name-suffix", &target.suffix]),
         b"",
@@ -1269,4 +1206,33 @@ async fn infra_down_deletes_the_lease_table_with_the_streams() {
         assert!(Instant::now() < deadline, "{table} is still there");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A DynamoDB table with a string hash key `key` and on-demand billing, as
+/// the KCL makes its lease table (with `leaseKey`).
+async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, name: &str, key: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    dynamodb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(key)
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(key)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
