@@ -51,3 +51,35 @@ for id in a1 b2 c3; do
   grep -q "\"session_id\": \"$id\"" <<<"$body" || { echo "record $id was not delivered" >&2; exit 1; }
 done
 echo "lab part 2 with the AWS CLI: ok"
+
+# Issue 30: the USA bucket deleted while part 2 runs. Firehose logs each failed
+# delivery to the stream's CloudWatch log group, as AWS does, and keeps the
+# records; once the bucket is back, they land.
+aws s3 rb --force "s3://$bucket" >/dev/null
+for id in d4 e5; do
+  aws kinesis put-record --stream-name "$stream" --partition-key "$id" "${binary_format[@]}" \
+    --data "{\"session_id\": \"$id\", \"country\": \"USA\"}" >/dev/null
+done
+logged=''
+for _ in $(seq $((interval * 2 + 30))); do
+  logged=$(aws logs get-log-events --log-group-name de-c2w2lab1-firehose-usa-log-group \
+    --log-stream-name de-c2w2lab1-usa-firehose-log-stream --start-from-head \
+    --query 'events[].message' --output text 2>/dev/null) || true  # the group comes with the first failure
+  grep -q '"errorCode": *"S3.NoSuchBucket"' <<<"$logged" && break
+  sleep 1
+done
+grep -q '"errorCode": *"S3.NoSuchBucket"' <<<"$logged" ||
+  { echo "no S3.NoSuchBucket event in the USA log group: $logged" >&2; exit 1; }
+echo "a deleted bucket, in the log group: $(head -c 300 <<<"$logged")"
+aws s3 mb "s3://$bucket" >/dev/null
+for _ in $(seq $((interval * 2 + 30))); do
+  body=$(for key in $(aws s3 ls --recursive "s3://$bucket/firehose/" | awk '{print $4}'); do
+    aws s3 cp "s3://$bucket/$key" -; done) || true
+  grep -q '"session_id": "d4"' <<<"$body" && grep -q '"session_id": "e5"' <<<"$body" && break
+  sleep 1
+done
+for id in d4 e5; do
+  grep -q "\"session_id\": \"$id\"" <<<"$body" ||
+    { echo "record $id was lost while the bucket was gone" >&2; exit 1; }
+done
+echo "a deleted bucket logged as S3.NoSuchBucket, and nothing lost once it was back: ok"
