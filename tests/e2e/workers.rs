@@ -742,11 +742,11 @@ async fn a_batch_slower_than_the_failover_time_keeps_its_leases_and_writes_nothi
     let mut config = emulator::Config::for_tests();
     config.kinesis.enforce_limits = true;
     let share = Share::on(TestTarget::with_emulator(config).await, 4).await;
-    // A failover of 1 s: a batch of a few thousand records, written at
+    // A failover of 2 s: a batch of a few thousand records, written at
     // 1,000 a second into each destination, lasts several of them.
     let timings = [
         "--failover-time",
-        "1s",
+        "2s",
         "--renew-every",
         "300ms",
         "--take-every",
