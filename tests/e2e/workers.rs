@@ -880,9 +880,13 @@ async fn a_lease_table_outage_of_a_few_seconds_stops_no_worker_and_moves_no_leas
         );
     }
     assert_eq!(share.owners().await, before, "{}", share.logs());
+    // Felt, whichever call met it: a renewal or a look at the table (tried
+    // again at the next tick), or a checkpoint (covered by the next one). The
+    // SDK's own retries may carry a renewal past a short outage unnoticed.
     let logs = share.logs_whole();
     assert!(
-        logs.contains("trying again at the next tick"),
+        logs.lines()
+            .any(|line| line.contains("WARN") && line.contains("in the lease table")),
         "the outage was never felt:\n{}",
         share.logs()
     );
