@@ -261,9 +261,9 @@ impl Share {
         }
     }
 
-    /// Every session id in the destination streams, with how many times.
-    pub(crate) async fn arrived(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
+    /// Every session in the destination streams, as written.
+    pub(crate) async fn delivered(&self) -> Vec<Value> {
+        let mut sessions = Vec::new();
         for stream in [&self.usa, &self.international] {
             let mut reader = ShardReader::open(
                 self.target.clients.kinesis.clone(),
@@ -274,11 +274,19 @@ impl Share {
             .await
             .unwrap();
             for record in reader.read_to_end().await.unwrap() {
-                let session: Value = serde_json::from_slice(&record.data).unwrap();
-                *counts
-                    .entry(session["session_id"].as_str().unwrap().to_owned())
-                    .or_default() += 1;
+                sessions.push(serde_json::from_slice(&record.data).unwrap());
             }
+        }
+        sessions
+    }
+
+    /// Every session id in the destination streams, with how many times.
+    pub(crate) async fn arrived(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for session in self.delivered().await {
+            *counts
+                .entry(session["session_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
         }
         counts
     }
